@@ -1,0 +1,71 @@
+"""ConnectionStats: one connection as the agent's state sees it.
+
+Upstream: ``pkg/network/event_common.go`` (``ConnectionStats``, ``ConnectionTuple``). Only the
+fields the modelled rules read are kept; see README.md for what is left out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import IntEnum
+from typing import Any
+
+from agent_model._stats import ZERO_COUNTERS, StatCounters
+
+__all__ = ["ConnectionDirection", "ConnectionStats", "ConnectionTuple"]
+
+
+class ConnectionDirection(IntEnum):
+    """Direction of a connection (upstream ``ConnectionDirection``)."""
+
+    INCOMING = 1
+    OUTGOING = 2
+    NONE = 4
+
+
+@dataclass(slots=True, frozen=True)
+class ConnectionTuple:
+    """Identity fields of a connection; informative only (the state keys on the cookie)."""
+
+    pid: int = 0
+    family: int = 0
+    protocol: int = 0
+    direction: ConnectionDirection = ConnectionDirection.NONE
+    local_addr: Any = None
+    remote_addr: Any = None
+    local_port: int = 0
+    remote_port: int = 0
+
+
+@dataclass(slots=True)
+class ConnectionStats:
+    """A connection: cookie, monotonic counters, TCP failures, and ``last`` once computed.
+
+    ``monotonic`` holds the counters as read from the driver; ``last`` is the delta since the
+    polling client's baseline (set by ``NetworkState.get_delta``). ``tcp_failures`` maps an errno
+    to a count and is a fresh map on every conversion; it is never merged between copies.
+
+    ``NetworkState`` works on its own copies: the connections you pass in are never modified.
+    Treat ``tcp_failures`` as a value too (assign a new dict rather than mutate it).
+    """
+
+    cookie: int
+    monotonic: StatCounters = ZERO_COUNTERS
+    tcp_failures: dict[int, int] = field(default_factory=dict)
+    last: StatCounters = ZERO_COUNTERS
+    last_update_epoch: int = 0
+    connection_tuple: ConnectionTuple | None = None
+    handle: int = 0
+
+    def copy(self) -> ConnectionStats:
+        """An independent copy (its own ``tcp_failures`` map; counters are values)."""
+        failures = self.tcp_failures
+        return ConnectionStats(
+            self.cookie,
+            self.monotonic,
+            dict(failures) if failures else {},
+            self.last,
+            self.last_update_epoch,
+            self.connection_tuple,
+            self.handle,
+        )
