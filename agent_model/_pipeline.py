@@ -143,17 +143,17 @@ def run_pipeline(
             if client is None:
                 raise PipelineError(f"step {index}: a poll needs a client")
             t = at(step_time, t + poll_interval, index)
+            # get_delta(now=t) expires clients first; doing it here records who expired
+            expired.extend((t, cid) for cid in ns.remove_expired_clients(t))
             if client not in registered:
-                ns.register_client(client, now=t)
+                ns.register_client(client)
                 registered.add(client)
-            before = set(ns.clients)
             delta = ns.get_delta(
                 client,
                 _connections(_field(step, "open"), rule),
                 closed=_connections(_field(step, "closed"), rule),
                 now=t,
             )
-            expired.extend((t, cid) for cid in sorted(before - set(ns.clients), key=str))
             payload = backend.ingest(delta)
             polls.append(PollOutcome(client, t, delta, payload, backend.failure_rate))
         elif kind == "restart":

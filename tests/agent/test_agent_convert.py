@@ -14,27 +14,27 @@ OUTBOUND = di.FLOW_DIRECTION_OUTBOUND << di.FLOW_DIRECTION_SHIFT
 
 
 def record(**fields):
-    base = dict(
-        handle=7,
-        cookie=0xCAFEBABE,
-        pid=1234,
-        family=di.AF_INET,
-        protocol=di.IPPROTO_TCP,
-        flags=OUTBOUND | di.TCP_FLOW_ESTABLISHED_MASK,
-        local_addr=bytes([10, 0, 0, 1] + [0] * 12),
-        remote_addr=bytes([10, 0, 0, 2] + [0] * 12),
-        local_port=50000,
-        remote_port=443,
-        packets_in=3,
-        packets_out=4,
-        bytes_in=200,
-        bytes_out=1500,
-        timestamp=99,
-        rtt=10,
-        rtt_var=2,
-        retransmits=1,
-        conn_status=di.CONN_STAT_ESTABLISHED,
-    )
+    base = {
+        "handle": 7,
+        "cookie": 0xCAFEBABE,
+        "pid": 1234,
+        "family": di.AF_INET,
+        "protocol": di.IPPROTO_TCP,
+        "flags": OUTBOUND | di.TCP_FLOW_ESTABLISHED_MASK,
+        "local_addr": bytes([10, 0, 0, 1] + [0] * 12),
+        "remote_addr": bytes([10, 0, 0, 2] + [0] * 12),
+        "local_port": 50000,
+        "remote_port": 443,
+        "packets_in": 3,
+        "packets_out": 4,
+        "bytes_in": 200,
+        "bytes_out": 1500,
+        "timestamp": 99,
+        "rtt": 10,
+        "rtt_var": 2,
+        "retransmits": 1,
+        "conn_status": di.CONN_STAT_ESTABLISHED,
+    }
     base.update(fields)
     return SimpleNamespace(**base)
 

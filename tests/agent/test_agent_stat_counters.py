@@ -105,4 +105,4 @@ def test_counters_are_values() -> None:
     with pytest.raises(AttributeError):
         a.sent_bytes = 2  # type: ignore[misc]
     with pytest.raises(TypeError, match="add"):
-        a + a  # noqa: B018
+        _ = a + a

@@ -144,9 +144,7 @@ def test_closed_connections_are_stored_for_every_registered_client() -> None:
     ns.register_client("c1")
     ns.register_client("c2")
     # c1's poll drains the closed table; c2 gets it on its own next poll
-    assert poll(ns, "c1", [], 30, closed=[conn(7, 900, closed=1, failures={111: 1})]) == [
-        (7, 1, 1)
-    ]
+    assert poll(ns, "c1", [], 30, closed=[conn(7, 900, closed=1, failures={111: 1})]) == [(7, 1, 1)]
     assert poll(ns, "c2", [], 45) == [(7, 1, 1)]
     assert poll(ns, "c1", [], 60) == []
 
