@@ -1,0 +1,168 @@
+/*
+ * harness.c - the WFP and user-space side of a controlled execution: it
+ * creates the scenario's flows (each enters openFlows with all its
+ * associations before any classify can see it), performs each actor's
+ * operations through the core, and checks for leaks once everyone is done.
+ */
+#include "flowcore.h"
+#include "fr_engine.h"
+
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct harness_flow {
+    PFLOW_CONTEXT flow;
+    int deletes_done;
+} harness_flow;
+
+static harness_flow *g_flows;
+static int g_nflows, g_flows_cap;
+
+typedef struct poll_context {
+    int op, poll, client;
+} poll_context;
+
+static void PollSink(void *Context, const FR_FLOW_RECORD *Record, int Closed)
+{
+    const poll_context *pc = Context;
+    FR_POLL_RECORD r;
+    r.op = pc->op;
+    r.poll = pc->poll;
+    r.client = pc->client;
+    r.closed = Closed;
+    r.step = 0;
+    r.rec = *Record;
+    fr_add_record(&r);
+}
+
+int fr_harness_setup(const FR_SCENARIO_SPEC *sc)
+{
+    if (FlowCoreReset(sc->buckets, sc->open_capacity) != 0)
+        return -1;
+    if (sc->n_flows > g_flows_cap) {
+        harness_flow *f = realloc(g_flows, sizeof(harness_flow) * (size_t)sc->n_flows);
+        if (!f)
+            return -1;
+        g_flows = f;
+        g_flows_cap = sc->n_flows;
+    }
+    g_nflows = sc->n_flows;
+    for (int f = 0; f < sc->n_flows; f++) {
+        g_flows[f].flow = FlowCoreCreate(&sc->flows[f], (ULONG)f);
+        g_flows[f].deletes_done = 0;
+    }
+    return 0;
+}
+
+void fr_harness_do_op(int actor, int opi)
+{
+    (void)actor;
+    const FR_SCENARIO_SPEC *sc = fr_scenario();
+    const FR_OP_SPEC *op = &sc->ops[opi];
+    harness_flow *h = (op->flow >= 0 && op->flow < g_nflows) ? &g_flows[op->flow] : NULL;
+    int64_t now = fr_current_step();
+    switch (op->kind) {
+    case FR_OP_CLASSIFY:
+        /* Through the association's context: the flow exists as long as the
+         * association does (the scenario orders this before its delete). */
+        if (h && h->flow)
+            FlowCoreClassify(h->flow, op->packet, op->bytes, op->inbound, now);
+        else
+            fr_event_advance();
+        break;
+    case FR_OP_LATE_PACKET:
+        FlowCoreLatePacket(sc->flows[op->flow].handle, op->packet, op->bytes, op->inbound, now);
+        break;
+    case FR_OP_DELETE:
+        if (h && h->flow)
+            FlowVariantDeleteNotify(h->flow, (ULONG)op->assoc);
+        if (h)
+            h->deletes_done++;
+        break;
+    case FR_OP_POLL: {
+        poll_context pc = {opi, op->poll, op->client};
+        FlowCoreReadOpen(PollSink, &pc);
+        FlowCoreDrainClosed(PollSink, &pc);
+        break;
+    }
+    default: /* FR_OP_MARK: an agent-side event, nothing in the driver */
+        break;
+    }
+}
+
+void fr_harness_settle_poll(void)
+{
+    poll_context pc = {-1, -1, -1};
+    FlowCoreReadOpen(PollSink, &pc);
+    FlowCoreDrainClosed(PollSink, &pc);
+}
+
+void fr_harness_check_quiescent(void)
+{
+    const FR_SCENARIO_SPEC *sc = fr_scenario();
+    for (int f = 0; f < g_nflows; f++) {
+        PFLOW_CONTEXT flow = g_flows[f].flow;
+        if (!flow || fr_pool_is_freed(flow) || g_flows[f].deletes_done < sc->flows[f].n_assoc)
+            continue;
+        if (flow->Where == FR_WHERE_OPEN)
+            fr_report(FR_V_LEAK, f,
+                      "flow %d (cookie 0x%llx) is still in openFlows after all %d associations "
+                      "were deleted and every transient reference was dropped (refcount %d)",
+                      f, (unsigned long long)flow->FlowCookie, sc->flows[f].n_assoc,
+                      (int)flow->RefCount);
+        else if (flow->Where == FR_WHERE_CLOSED)
+            fr_report(FR_V_LEAK, f, "flow %d is still in closedFlows after the final drain", f);
+        else
+            fr_report(FR_V_LEAK, f,
+                      "flow %d was handed to user space but never freed (refcount %d)", f,
+                      (int)flow->RefCount);
+    }
+}
+
+/* ---- results about flows and the core -------------------------------------------------- */
+int fr_flow_count(void) { return g_nflows; }
+
+void fr_flow_state(int f, FR_FLOW_STATE *out)
+{
+    memset(out, 0, sizeof *out);
+    if (f < 0 || f >= g_nflows || !g_flows[f].flow) {
+        out->where = -1;
+        return;
+    }
+    PFLOW_CONTEXT flow = g_flows[f].flow;
+    out->where = flow->Where;
+    out->freed = fr_pool_is_freed(flow);
+    out->refcount = flow->RefCount;
+    out->assoc_count = flow->AssocCount;
+    out->state = flow->State;
+    out->deletes_done = g_flows[f].deletes_done;
+}
+
+void fr_stats(FR_STATS *out) { *out = g_FlowStats; }
+
+int fr_flow_field_offset(const char *field)
+{
+    static const struct {
+        const char *name;
+        size_t offset;
+    } fields[] = {
+        {"Link", offsetof(FLOW_CONTEXT, Link)},
+        {"Where", offsetof(FLOW_CONTEXT, Where)},
+        {"RefCount", offsetof(FLOW_CONTEXT, RefCount)},
+        {"AssocCount", offsetof(FLOW_CONTEXT, AssocCount)},
+        {"State", offsetof(FLOW_CONTEXT, State)},
+        {"Lock", offsetof(FLOW_CONTEXT, Lock)},
+        {"Flags", offsetof(FLOW_CONTEXT, Flags)},
+        {"PacketsIn", offsetof(FLOW_CONTEXT, PacketsIn)},
+        {"PacketsOut", offsetof(FLOW_CONTEXT, PacketsOut)},
+        {"BytesIn", offsetof(FLOW_CONTEXT, BytesIn)},
+        {"BytesOut", offsetof(FLOW_CONTEXT, BytesOut)},
+        {"Retransmits", offsetof(FLOW_CONTEXT, Retransmits)},
+        {"ConnStatus", offsetof(FLOW_CONTEXT, ConnStatus)},
+    };
+    for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++)
+        if (strcmp(fields[i].name, field) == 0)
+            return (int)fields[i].offset;
+    return -1;
+}

@@ -1,0 +1,1162 @@
+/*
+ * engine.c - controlled-mode scheduler, stress-mode noise, checks, pool.
+ *
+ * Controlled mode: every actor (a simulated CPU running a scenario's
+ * operations) is a coroutine on its own stack. At every scheduling point the
+ * actor records what it is about to do and switches back to the engine loop,
+ * which computes the enabled actors and asks the strategy who runs next. An
+ * actor is enabled unless
+ *   - it waits for events of other actors (the scenario's causality),
+ *   - its CPU is owned by another actor at DISPATCH_LEVEL (a DPC that landed
+ *     on that CPU, or a spin-lock holder): the preempted actor cannot run,
+ *   - it wants a spin lock someone holds,
+ *   - it just spun (YieldProcessor/KeStallExecutionProcessor) and no other
+ *     actor has written shared memory since.
+ * When nobody is enabled and not everyone is done, the execution ends with a
+ * livelock (someone spins) or a deadlock (everyone blocked).
+ *
+ * After the scenario's actors finish, a settle actor does one more user-space
+ * poll (user space polls forever), then the leak check runs.
+ */
+#define _GNU_SOURCE
+#include "fr_engine.h"
+#include "fr_ctx.h"
+
+#include <pthread.h>
+#include <sched.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+int fr_mode = FR_MODE_IDLE;
+
+#define FR_STACK_SIZE (256 * 1024)
+#define FR_MAX_CPUS 64
+#define FR_MAX_VIOLATIONS 64
+#define FR_MAX_HELD 8
+#define FR_MAX_LOCK_EDGES 64
+#define FR_MAX_GLOBALS 32
+#define FR_GRANULE 64
+#define FR_SETTLE_CPU (FR_MAX_CPUS - 1)
+
+enum { A_IDLE, A_READY, A_DONE };
+enum { B_FREE = 0, B_LIVE = 1, B_FREED = 2 };
+
+typedef struct fr_actor {
+    fr_ctx ctx;
+    unsigned char *stack;
+    int index;
+    int status;
+    int started;
+    int stuck;
+    int cpu;
+    int irql;
+    int event;
+    int op_index;       /* op about to begin (gate of FR_SP_BEGIN) */
+    int pending_op;
+    const volatile void *pending_obj;
+    int spin_wait;
+    uint64_t spin_snapshot;
+    uint64_t writes;
+    int spins;
+    int n_held;
+    const volatile void *held[FR_MAX_HELD];
+    uint64_t pct_prio;
+} fr_actor;
+
+typedef struct raw_step {
+    int actor;
+    int op;
+    int event;
+    const volatile void *obj;
+    int64_t value;
+} raw_step;
+
+typedef struct fr_block {
+    uint32_t off;
+    uint32_t size;
+    int state;
+    int flow;
+    int linked;
+    uint32_t tag;
+} fr_block;
+
+typedef struct fr_global {
+    const volatile char *p;
+    size_t size;
+    const char *name;
+} fr_global;
+
+/* ---- execution state ----------------------------------------------------- */
+static const FR_SCENARIO_SPEC *g_sc;
+static const FR_RUN_SPEC *g_run;
+static fr_actor g_actors[FR_MAX_ACTORS + 1];
+static int g_nactors; /* including the settle actor */
+static fr_ctx g_main_ctx;
+static fr_actor *g_cur;
+static int g_steps;
+static raw_step *g_trace;
+static int g_trace_cap;
+static int g_cpu_owner[FR_MAX_CPUS];
+static uint64_t g_writes;
+static unsigned char *g_event_done;
+static int g_event_cap;
+static int g_abort;
+static int g_error;
+static char g_errtext[256];
+static uint64_t g_rng;
+
+/* strategy state */
+static int g_seg, g_seg_done, g_order_pos, g_pct_cps[16], g_pct_ncps;
+
+static FR_VIOLATION g_viol[FR_MAX_VIOLATIONS];
+static int g_nviol;
+static FR_POLL_RECORD *g_records;
+static int g_nrec, g_rec_cap;
+static const volatile void *g_edges[FR_MAX_LOCK_EDGES][2];
+static int g_nedges;
+static fr_global g_globals[FR_MAX_GLOBALS];
+static int g_nglobals;
+
+/* pool */
+static unsigned char *g_arena;
+static size_t g_arena_cap, g_arena_used;
+static int32_t *g_granule_block;
+static fr_block *g_blocks;
+static int g_nblocks, g_blocks_cap;
+
+/* stress */
+static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
+static int g_noise_permille, g_hold_spins;
+static volatile int g_stress_abort;
+static double g_stress_spin_limit = 2.0;
+static __thread int t_actor = -1;
+static __thread uint64_t t_rng;
+static __thread int t_irql;
+static __thread long t_op_spins;
+static __thread double t_op_spin_start;
+
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ volatile("yield");
+#endif
+}
+
+static uint64_t rng_next(uint64_t *s)
+{
+    uint64_t x = *s;
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    *s = x;
+    return x * 0x2545F4914F6CDD1DULL;
+}
+
+static uint64_t seed_mix(uint64_t seed)
+{
+    uint64_t z = seed + 0x9E3779B97F4A7C15ULL;
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    z ^= z >> 31;
+    return z ? z : 0x1234567ULL;
+}
+
+static double now_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* ---- queries ---------------------------------------------------------------- */
+const FR_SCENARIO_SPEC *fr_scenario(void) { return g_sc; }
+int fr_current_step(void) { return g_steps - 1; }
+
+int fr_current_actor(void)
+{
+    if (fr_mode == FR_MODE_STRESS)
+        return t_actor;
+    return g_cur ? g_cur->index : -1;
+}
+
+const char *fr_error_text(void) { return g_errtext; }
+
+static void set_error(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void set_error(int code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(g_errtext, sizeof g_errtext, fmt, ap);
+    va_end(ap);
+    g_error = code;
+    g_abort = 1;
+}
+
+/* ---- pool ------------------------------------------------------------------ */
+static int pool_reserve(size_t bytes)
+{
+    /* Every granule can start a block, so the block table never has to grow
+     * while stress threads read it. */
+    if (g_arena_cap >= bytes)
+        return 1;
+    free(g_arena);
+    free(g_granule_block);
+    free(g_blocks);
+    size_t granules = bytes / FR_GRANULE;
+    g_arena = aligned_alloc(FR_GRANULE, bytes);
+    g_granule_block = malloc(sizeof(int32_t) * granules);
+    g_blocks = malloc(sizeof(fr_block) * granules);
+    if (!g_arena || !g_granule_block || !g_blocks) {
+        g_arena_cap = 0;
+        g_blocks_cap = 0;
+        return 0;
+    }
+    g_arena_cap = bytes;
+    g_blocks_cap = (int)granules;
+    return 1;
+}
+
+static void pool_reset(void)
+{
+    g_arena_used = 0;
+    g_nblocks = 0;
+}
+
+static fr_block *block_of(const volatile void *p)
+{
+    const unsigned char *c = (const unsigned char *)p;
+    if (c < g_arena || c >= g_arena + __atomic_load_n(&g_arena_used, __ATOMIC_ACQUIRE))
+        return NULL;
+    return &g_blocks[g_granule_block[(size_t)(c - g_arena) / FR_GRANULE]];
+}
+
+void *fr_pool_alloc(size_t size, uint32_t tag)
+{
+    size_t need = (size + FR_GRANULE - 1) / FR_GRANULE * FR_GRANULE;
+    if (!need)
+        need = FR_GRANULE;
+    void *p = NULL;
+    if (fr_mode == FR_MODE_STRESS)
+        pthread_mutex_lock(&g_lock);
+    if (g_arena_used + need <= g_arena_cap) {
+        int b = g_nblocks++;
+        fr_block *blk = &g_blocks[b];
+        blk->off = (uint32_t)g_arena_used;
+        blk->size = (uint32_t)size;
+        blk->state = B_LIVE;
+        blk->flow = -1;
+        blk->linked = 0;
+        blk->tag = tag;
+        for (size_t g = g_arena_used / FR_GRANULE; g < (g_arena_used + need) / FR_GRANULE; g++)
+            g_granule_block[g] = b;
+        p = g_arena + g_arena_used;
+        /* Pool memory is not zeroed on Windows: poison it so code that
+         * forgets to initialise a field shows it. */
+        memset(p, 0xCD, need);
+        __atomic_store_n(&g_arena_used, g_arena_used + need, __ATOMIC_RELEASE);
+    }
+    if (fr_mode == FR_MODE_STRESS)
+        pthread_mutex_unlock(&g_lock);
+    return p;
+}
+
+void fr_pool_free(void *p, uint32_t tag)
+{
+    (void)tag;
+    fr_block *b = block_of(p);
+    if (!b || g_arena + b->off != (unsigned char *)p) {
+        fr_report(FR_V_DOUBLE_FREE, b ? b->flow : -1,
+                  "ExFreePoolWithTag(%p) of an address that is not an allocated block", p);
+        return;
+    }
+    int old = __atomic_exchange_n(&b->state, B_FREED, __ATOMIC_ACQ_REL);
+    if (old == B_FREED) {
+        fr_report(FR_V_DOUBLE_FREE, b->flow, "flow %d freed twice", b->flow);
+        return;
+    }
+    if (__atomic_load_n(&b->linked, __ATOMIC_ACQUIRE) > 0)
+        fr_report(FR_V_FREED_WHILE_LINKED, b->flow,
+                  "flow %d freed while still linked into a table", b->flow);
+}
+
+void fr_pool_tag_flow(void *p, int flow)
+{
+    fr_block *b = block_of(p);
+    if (b)
+        b->flow = flow;
+}
+
+int fr_pool_flow_of(const volatile void *p)
+{
+    fr_block *b = block_of(p);
+    return b ? b->flow : -1;
+}
+
+int fr_pool_is_freed(const volatile void *p)
+{
+    fr_block *b = block_of(p);
+    return b && __atomic_load_n(&b->state, __ATOMIC_ACQUIRE) == B_FREED;
+}
+
+void fr_pool_link(const volatile void *entry, int delta)
+{
+    fr_block *b = block_of(entry);
+    if (b)
+        __atomic_add_fetch(&b->linked, delta, __ATOMIC_ACQ_REL);
+}
+
+void fr_check_access(const volatile void *p)
+{
+    const unsigned char *c = (const unsigned char *)p;
+    if (c < g_arena || c >= g_arena + __atomic_load_n(&g_arena_used, __ATOMIC_ACQUIRE))
+        return;
+    fr_block *b = &g_blocks[g_granule_block[(size_t)(c - g_arena) / FR_GRANULE]];
+    if (__atomic_load_n(&b->state, __ATOMIC_ACQUIRE) == B_FREED)
+        fr_report(FR_V_USE_AFTER_FREE, b->flow, "flow %d touched after it was freed (offset %u)",
+                  b->flow, (unsigned)(c - g_arena - b->off));
+}
+
+/* ---- globals for the trace ------------------------------------------------ */
+void fr_register_global(const volatile void *p, size_t size, const char *name)
+{
+    for (int i = 0; i < g_nglobals; i++)
+        if (g_globals[i].p == (const volatile char *)p) {
+            g_globals[i].size = size;
+            return;
+        }
+    if (g_nglobals < FR_MAX_GLOBALS)
+        g_globals[g_nglobals++] = (fr_global){(const volatile char *)p, size, name};
+}
+
+const char *fr_global_name(int index)
+{
+    return index >= 0 && index < g_nglobals ? g_globals[index].name : "?";
+}
+
+/* ---- violations --------------------------------------------------------------- */
+void fr_report(int kind, int flow, const char *fmt, ...)
+{
+    if (fr_mode == FR_MODE_STRESS)
+        pthread_mutex_lock(&g_lock);
+    int dup = 0;
+    for (int i = 0; i < g_nviol; i++)
+        if (g_viol[i].kind == kind && g_viol[i].flow == flow)
+            dup = 1;
+    if (!dup && g_nviol < FR_MAX_VIOLATIONS) {
+        FR_VIOLATION *v = &g_viol[g_nviol++];
+        v->kind = kind;
+        v->flow = flow;
+        v->actor = fr_current_actor();
+        if (v->actor < 0 && fr_mode == FR_MODE_CONTROLLED)
+            v->actor = g_nactors - 1; /* found after everyone finished: the settle check */
+        v->step = fr_mode == FR_MODE_CONTROLLED ? g_steps - 1 : -1;
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(v->detail, sizeof v->detail, fmt, ap);
+        va_end(ap);
+        if (g_run && g_run->stop_on_violation && fr_mode == FR_MODE_CONTROLLED)
+            g_abort = 1;
+    }
+    if (fr_mode == FR_MODE_STRESS)
+        pthread_mutex_unlock(&g_lock);
+}
+
+static void describe_obj(const volatile void *p, char *buf, size_t n)
+{
+    fr_block *b = block_of(p);
+    if (b) {
+        snprintf(buf, n, "flow %d +%u", b->flow,
+                 (unsigned)((const unsigned char *)p - g_arena - b->off));
+        return;
+    }
+    for (int i = 0; i < g_nglobals; i++)
+        if ((const volatile char *)p >= g_globals[i].p &&
+            (const volatile char *)p < g_globals[i].p + g_globals[i].size) {
+            snprintf(buf, n, "%s", g_globals[i].name);
+            return;
+        }
+    snprintf(buf, n, "%p", (const void *)p);
+}
+
+/* ---- records -------------------------------------------------------------------- */
+void fr_add_record(const FR_POLL_RECORD *rec)
+{
+    if (fr_mode == FR_MODE_STRESS)
+        return; /* stress polls are counted, not kept */
+    if (g_nrec == g_rec_cap) {
+        int cap = g_rec_cap ? g_rec_cap * 2 : 64;
+        FR_POLL_RECORD *nr = realloc(g_records, sizeof(FR_POLL_RECORD) * (size_t)cap);
+        if (!nr)
+            return;
+        g_records = nr;
+        g_rec_cap = cap;
+    }
+    g_records[g_nrec] = *rec;
+    g_records[g_nrec].step = g_steps - 1;
+    g_nrec++;
+}
+
+/* ---- scheduling points -------------------------------------------------------------- */
+static void stress_point(void)
+{
+    if (g_stress_abort)
+        pthread_exit(NULL);
+    if (g_noise_permille && (int)(rng_next(&t_rng) % 1000) < g_noise_permille) {
+        uint64_t r = rng_next(&t_rng);
+        if (r & 1) {
+            sched_yield();
+        } else {
+            int spins = g_hold_spins ? (int)(r >> 8) % g_hold_spins : 0;
+            for (volatile int i = 0; i < spins; i++)
+                ;
+        }
+    }
+}
+
+void fr_point(int op, const volatile void *obj)
+{
+    if (fr_mode == FR_MODE_CONTROLLED) {
+        fr_actor *a = g_cur;
+        if (!a)
+            return;
+        a->pending_op = op;
+        a->pending_obj = obj;
+        if (op == FR_SP_LOCK && *(const volatile uintptr_t *)obj == (uintptr_t)a->index + 1) {
+            char name[64];
+            describe_obj(obj, name, sizeof name);
+            fr_report(FR_V_DEADLOCK, fr_pool_flow_of(obj),
+                      "spin lock %s acquired twice by the same CPU (cpu%d)", name, a->cpu);
+            a->stuck = 1;
+        }
+        fr_ctx_swap(&a->ctx, &g_main_ctx);
+        a->spin_wait = 0;
+        return;
+    }
+    if (fr_mode == FR_MODE_STRESS)
+        stress_point();
+}
+
+void fr_note_write(void)
+{
+    if (fr_mode == FR_MODE_CONTROLLED && g_cur) {
+        g_writes++;
+        g_cur->writes++;
+    }
+}
+
+void fr_note_value(int64_t value)
+{
+    if (fr_mode == FR_MODE_CONTROLLED && g_cur && g_steps > 0)
+        g_trace[g_steps - 1].value = value;
+}
+
+void fr_note_spin(void)
+{
+    if (fr_mode == FR_MODE_CONTROLLED) {
+        fr_actor *a = g_cur;
+        if (!a)
+            return;
+        a->spin_wait = 1;
+        a->spin_snapshot = g_writes - a->writes;
+        a->spins++;
+        return;
+    }
+    if (fr_mode == FR_MODE_STRESS) {
+        if ((++t_op_spins & 1023) == 0) {
+            double t = now_seconds();
+            if (t_op_spin_start == 0)
+                t_op_spin_start = t;
+            else if (t - t_op_spin_start > g_stress_spin_limit) {
+                fr_report(FR_V_LIVELOCK, -1,
+                          "thread %d spun for %.1f s inside one callback without finishing",
+                          t_actor, t - t_op_spin_start);
+                g_stress_abort = 1;
+                pthread_exit(NULL);
+            }
+        }
+        if ((t_op_spins & 63) == 0)
+            sched_yield();
+        else
+            cpu_relax();
+    }
+}
+
+/* ---- IRQL and lock bookkeeping -------------------------------------------------------- */
+int fr_irql_get(void)
+{
+    if (fr_mode == FR_MODE_STRESS)
+        return t_irql;
+    return g_cur ? g_cur->irql : 0;
+}
+
+void fr_irql_set(int irql)
+{
+    if (fr_mode == FR_MODE_STRESS) {
+        t_irql = irql;
+        return;
+    }
+    fr_actor *a = g_cur;
+    if (!a)
+        return;
+    a->irql = irql;
+    if (irql >= 2)
+        g_cpu_owner[a->cpu] = a->index;
+    else if (g_cpu_owner[a->cpu] == a->index)
+        g_cpu_owner[a->cpu] = -1;
+}
+
+uintptr_t fr_lock_owner_token(void)
+{
+    if (fr_mode == FR_MODE_STRESS)
+        return (uintptr_t)t_actor + 1;
+    return g_cur ? (uintptr_t)g_cur->index + 1 : (uintptr_t)FR_MAX_ACTORS + 100;
+}
+
+static void lock_name(const volatile void *l, char *buf, size_t n) { describe_obj(l, buf, n); }
+
+void fr_lock_acquired(const volatile void *lock)
+{
+    if (fr_mode != FR_MODE_CONTROLLED || !g_cur)
+        return;
+    fr_actor *a = g_cur;
+    for (int h = 0; h < a->n_held; h++) {
+        const volatile void *held = a->held[h];
+        int known = 0;
+        for (int e = 0; e < g_nedges; e++) {
+            if (g_edges[e][0] == lock && g_edges[e][1] == held) {
+                char n1[64], n2[64];
+                lock_name(held, n1, sizeof n1);
+                lock_name(lock, n2, sizeof n2);
+                fr_report(FR_V_DEADLOCK, fr_pool_flow_of(lock),
+                          "lock order inversion: cpu%d takes %s then %s; the opposite order was "
+                          "taken before",
+                          a->cpu, n1, n2);
+            }
+            if (g_edges[e][0] == held && g_edges[e][1] == lock)
+                known = 1;
+        }
+        if (!known && g_nedges < FR_MAX_LOCK_EDGES) {
+            g_edges[g_nedges][0] = held;
+            g_edges[g_nedges][1] = lock;
+            g_nedges++;
+        }
+    }
+    if (a->n_held < FR_MAX_HELD)
+        a->held[a->n_held++] = lock;
+}
+
+void fr_lock_released(const volatile void *lock)
+{
+    if (fr_mode != FR_MODE_CONTROLLED || !g_cur)
+        return;
+    fr_actor *a = g_cur;
+    for (int h = a->n_held - 1; h >= 0; h--)
+        if (a->held[h] == lock) {
+            memmove(&a->held[h], &a->held[h + 1], sizeof(a->held[0]) * (size_t)(a->n_held - h - 1));
+            a->n_held--;
+            return;
+        }
+}
+
+/* ---- events ----------------------------------------------------------------------------- */
+void fr_event_advance(void)
+{
+    fr_actor *a = g_cur;
+    if (fr_mode != FR_MODE_CONTROLLED || !a || a->event < 0)
+        return;
+    g_event_done[a->event] = 1;
+    a->event++;
+}
+
+static const FR_OP_SPEC *actor_op(const fr_actor *a, int k)
+{
+    (void)a;
+    return &g_sc->ops[k];
+}
+
+static void op_begin(fr_actor *a, int opi)
+{
+    a->op_index = opi;
+    if (opi < 0) { /* the settle poll */
+        a->event = g_sc->n_events;
+        return;
+    }
+    const FR_OP_SPEC *op = actor_op(a, opi);
+    a->event = op->event;
+    fr_irql_set(op->irql);
+}
+
+static void op_end(fr_actor *a)
+{
+    if (a->n_held > 0) {
+        char name[64];
+        lock_name(a->held[0], name, sizeof name);
+        fr_report(FR_V_DEADLOCK, fr_pool_flow_of(a->held[0]),
+                  "cpu%d returned from its callback still holding spin lock %s", a->cpu, name);
+    }
+    if (a->event >= 0)
+        g_event_done[a->event] = 1;
+    a->event = -1;
+    fr_irql_set(0);
+}
+
+static void actor_entry(void)
+{
+    fr_actor *a = g_cur;
+    if (a->index == g_nactors - 1) {
+        op_begin(a, -1);
+        fr_harness_settle_poll();
+        op_end(a);
+    } else {
+        const FR_ACTOR_SPEC *as = &g_sc->actors[a->index];
+        for (int k = 0; k < as->n_ops; k++) {
+            int opi = as->first_op + k;
+            if (k > 0) {
+                a->op_index = opi;
+                fr_point(FR_SP_BEGIN, NULL);
+            }
+            op_begin(a, opi);
+            fr_harness_do_op(a->index, opi);
+            op_end(a);
+        }
+    }
+    a->status = A_DONE;
+    fr_ctx_swap(&a->ctx, &g_main_ctx);
+    abort(); /* a finished actor is never resumed */
+}
+
+/* ---- the controlled loop ------------------------------------------------------------------ */
+static int is_enabled(const fr_actor *a)
+{
+    if (a->status != A_READY || a->stuck)
+        return 0;
+    int owner = g_cpu_owner[a->cpu];
+    if (owner >= 0 && owner != a->index)
+        return 0;
+    if (a->spin_wait && g_writes - a->writes == a->spin_snapshot)
+        return 0;
+    switch (a->pending_op) {
+    case FR_SP_BEGIN:
+        if (a->op_index < 0) { /* settle: after everyone else */
+            for (int i = 0; i < g_nactors - 1; i++)
+                if (g_actors[i].status != A_DONE)
+                    return 0;
+            return 1;
+        } else {
+            const FR_OP_SPEC *op = &g_sc->ops[a->op_index];
+            for (int i = 0; i < op->n_after; i++)
+                if (!g_event_done[op->after[i]])
+                    return 0;
+        }
+        return 1;
+    case FR_SP_LOCK:
+        return *(const volatile uintptr_t *)a->pending_obj == 0;
+    default:
+        return 1;
+    }
+}
+
+static int lowest(uint32_t mask) { return __builtin_ctz(mask); }
+
+static int pick_random(uint32_t mask)
+{
+    int n = __builtin_popcount(mask);
+    int k = (int)(rng_next(&g_rng) % (uint64_t)n);
+    while (k--)
+        mask &= mask - 1;
+    return lowest(mask);
+}
+
+static int default_pick(uint32_t mask, int current)
+{
+    if (current >= 0 && (mask >> current & 1))
+        return current;
+    return lowest(mask);
+}
+
+static int pick_schedule(uint32_t mask, int current)
+{
+    while (g_seg < g_run->n_segments) {
+        const FR_SEGMENT *s = &g_run->segments[g_seg];
+        int ok = s->actor >= 0 && s->actor < g_nactors && (mask >> s->actor & 1);
+        switch (s->kind) {
+        case FR_SEG_STEPS:
+            if (g_seg_done >= s->arg) {
+                g_seg++;
+                g_seg_done = 0;
+                continue;
+            }
+            if (!ok) {
+                set_error(FR_ERR_SCHEDULE,
+                          "step %d: the schedule runs actor %d, which cannot run here "
+                          "(finished, blocked or preempted)",
+                          g_steps, s->actor);
+                return -1;
+            }
+            g_seg_done++;
+            return s->actor;
+        case FR_SEG_UNTIL_EVENT:
+            if (s->arg < 0 || s->arg > g_sc->n_events || g_event_done[s->arg]) {
+                g_seg++;
+                g_seg_done = 0;
+                continue;
+            }
+            if (!ok) {
+                set_error(FR_ERR_SCHEDULE,
+                          "step %d: actor %d cannot run on to the end of event %d "
+                          "(finished, blocked or preempted)",
+                          g_steps, s->actor, s->arg);
+                return -1;
+            }
+            return s->actor;
+        default: /* FR_SEG_UNTIL_BLOCKED */
+            if (!ok) {
+                g_seg++;
+                g_seg_done = 0;
+                continue;
+            }
+            return s->actor;
+        }
+    }
+    return default_pick(mask, current);
+}
+
+static int event_owner_ready(int ev, uint32_t mask)
+{
+    for (int i = 0; i < g_nactors - 1; i++) {
+        const fr_actor *a = &g_actors[i];
+        if (!(mask >> i & 1))
+            continue;
+        if (a->event == ev)
+            return i;
+        if (a->event < 0 && a->pending_op == FR_SP_BEGIN && a->op_index >= 0 &&
+            g_sc->ops[a->op_index].event == ev)
+            return i;
+    }
+    return -1;
+}
+
+static int pick_event_order(uint32_t mask, int current)
+{
+    while (g_order_pos < g_run->n_order && g_event_done[g_run->order[g_order_pos]])
+        g_order_pos++;
+    for (int j = g_order_pos; j < g_run->n_order; j++) {
+        int ev = g_run->order[j];
+        if (g_event_done[ev])
+            continue;
+        int who = event_owner_ready(ev, mask);
+        if (who >= 0)
+            return who;
+    }
+    return default_pick(mask, current);
+}
+
+static int pick_pct(uint32_t mask)
+{
+    for (int j = 0; j < g_pct_ncps; j++)
+        if (g_pct_cps[j] == g_steps) {
+            int best = -1;
+            for (int i = 0; i < g_nactors; i++)
+                if ((mask >> i & 1) && (best < 0 || g_actors[i].pct_prio > g_actors[best].pct_prio))
+                    best = i;
+            if (best >= 0)
+                g_actors[best].pct_prio = (uint64_t)j; /* below every initial priority */
+        }
+    int best = -1;
+    for (int i = 0; i < g_nactors; i++)
+        if ((mask >> i & 1) && (best < 0 || g_actors[i].pct_prio > g_actors[best].pct_prio))
+            best = i;
+    return best;
+}
+
+static void pct_init(void)
+{
+    int d = g_run->pct_depth < 1 ? 1 : g_run->pct_depth;
+    int n = g_nactors;
+    int perm[FR_MAX_ACTORS + 1];
+    for (int i = 0; i < n; i++)
+        perm[i] = i;
+    for (int i = n - 1; i > 0; i--) {
+        int j = (int)(rng_next(&g_rng) % (uint64_t)(i + 1));
+        int t = perm[i];
+        perm[i] = perm[j];
+        perm[j] = t;
+    }
+    for (int i = 0; i < n; i++)
+        g_actors[i].pct_prio = (uint64_t)(16 + perm[i]);
+    g_pct_ncps = d - 1 > 16 ? 16 : d - 1;
+    int k = g_run->pct_steps > 1 ? g_run->pct_steps : 64;
+    for (int j = 0; j < g_pct_ncps; j++)
+        g_pct_cps[j] = 1 + (int)(rng_next(&g_rng) % (uint64_t)k);
+}
+
+extern int fr_py_pick(int step, uint32_t enabled, int current);
+
+static int pick(uint32_t mask, int current)
+{
+    switch (g_run->strategy) {
+    case FR_STRAT_RANDOM:
+        return pick_random(mask);
+    case FR_STRAT_EVENT_ORDER:
+        return pick_event_order(mask, current);
+    case FR_STRAT_PCT:
+        return pick_pct(mask);
+    case FR_STRAT_CALLBACK: {
+        int c = fr_py_pick(g_steps, mask, current);
+        if (c < 0 || c >= g_nactors || !(mask >> c & 1)) {
+            set_error(FR_ERR_CALLBACK, "step %d: the strategy chose %d, not one of the enabled "
+                                       "actors (mask 0x%x)", g_steps, c, mask);
+            return -1;
+        }
+        return c;
+    }
+    default:
+        return pick_schedule(mask, current);
+    }
+}
+
+static void diagnose_stop(void)
+{
+    int spinner = -1, blocked = -1;
+    for (int i = 0; i < g_nactors; i++) {
+        fr_actor *a = &g_actors[i];
+        if (a->status == A_DONE)
+            continue;
+        if (a->spin_wait && !a->stuck && spinner < 0)
+            spinner = i;
+        else if (blocked < 0)
+            blocked = i;
+    }
+    if (spinner < 0 && blocked < 0)
+        return;
+    fr_actor *keep = g_cur;
+    if (spinner >= 0) {
+        fr_actor *s = &g_actors[spinner];
+        g_cur = s;
+        int preempted = -1;
+        for (int i = 0; i < g_nactors; i++)
+            if (i != spinner && g_actors[i].status != A_DONE && g_actors[i].cpu == s->cpu)
+                preempted = i;
+        if (preempted >= 0)
+            fr_report(FR_V_LIVELOCK, -1,
+                      "cpu%d spins forever: actor %d, which it preempted on the same CPU, "
+                      "cannot run until the spin ends (a hang; bugcheck 0x133 in the field)",
+                      s->cpu, preempted);
+        else
+            fr_report(FR_V_LIVELOCK, -1,
+                      "cpu%d spins forever: no other CPU can change what it waits for", s->cpu);
+    } else {
+        fr_actor *b = &g_actors[blocked];
+        g_cur = b;
+        if (b->stuck)
+            ; /* already reported as a double acquire */
+        else if (b->pending_op == FR_SP_LOCK) {
+            char name[64];
+            describe_obj(b->pending_obj, name, sizeof name);
+            fr_report(FR_V_DEADLOCK, fr_pool_flow_of(b->pending_obj),
+                      "every unfinished CPU is blocked: cpu%d waits for spin lock %s", b->cpu,
+                      name);
+        } else
+            fr_report(FR_V_DEADLOCK, -1, "every unfinished CPU is blocked (cpu%d cannot run)",
+                      b->cpu);
+    }
+    g_cur = keep;
+}
+
+static int ensure_capacity(void)
+{
+    int ev = g_sc->n_events + 1;
+    if (ev > g_event_cap) {
+        unsigned char *e = realloc(g_event_done, (size_t)ev);
+        if (!e)
+            return 0;
+        g_event_done = e;
+        g_event_cap = ev;
+    }
+    int steps = g_run->max_steps > 0 ? g_run->max_steps : 100000;
+    if (steps + 1 > g_trace_cap) {
+        raw_step *t = realloc(g_trace, sizeof(raw_step) * (size_t)(steps + 1));
+        if (!t)
+            return 0;
+        g_trace = t;
+        g_trace_cap = steps + 1;
+    }
+    for (int i = 0; i <= g_sc->n_actors; i++)
+        if (!g_actors[i].stack) {
+            g_actors[i].stack = malloc(FR_STACK_SIZE);
+            if (!g_actors[i].stack)
+                return 0;
+        }
+    if (!pool_reserve((size_t)4 << 20))
+        return 0;
+    return 1;
+}
+
+static int check_spec(void)
+{
+    if (g_sc->n_actors < 1 || g_sc->n_actors > FR_MAX_ACTORS - 1) {
+        set_error(FR_ERR_SPEC, "a scenario has 1 to %d actors, not %d", FR_MAX_ACTORS - 1,
+                  g_sc->n_actors);
+        return 0;
+    }
+    for (int i = 0; i < g_sc->n_actors; i++) {
+        const FR_ACTOR_SPEC *as = &g_sc->actors[i];
+        if (as->cpu < 0 || as->cpu >= FR_SETTLE_CPU || as->first_op < 0 ||
+            as->first_op + as->n_ops > g_sc->n_ops) {
+            set_error(FR_ERR_SPEC, "actor %d: bad cpu or operation range", i);
+            return 0;
+        }
+    }
+    for (int k = 0; k < g_sc->n_ops; k++) {
+        const FR_OP_SPEC *op = &g_sc->ops[k];
+        int span = (op->kind == FR_OP_CLASSIFY || op->kind == FR_OP_LATE_PACKET) ? 2 : 1;
+        if (op->event < 0 || op->event + span > g_sc->n_events || op->n_after < 0 ||
+            op->n_after > 8) {
+            set_error(FR_ERR_SPEC, "operation %d: bad event numbers", k);
+            return 0;
+        }
+        for (int j = 0; j < op->n_after; j++)
+            if (op->after[j] < 0 || op->after[j] >= g_sc->n_events) {
+                set_error(FR_ERR_SPEC, "operation %d: waits for unknown event %d", k,
+                          op->after[j]);
+                return 0;
+            }
+        if (op->flow < 0 || op->flow >= g_sc->n_flows) {
+            if (op->kind != FR_OP_POLL && op->kind != FR_OP_MARK) {
+                set_error(FR_ERR_SPEC, "operation %d: unknown flow %d", k, op->flow);
+                return 0;
+            }
+        }
+    }
+    return 1;
+}
+
+static int execute(const FR_SCENARIO_SPEC *sc, const FR_RUN_SPEC *run, uint64_t seed)
+{
+    g_sc = sc;
+    g_run = run;
+    g_error = 0;
+    g_errtext[0] = 0;
+    g_abort = 0;
+    g_steps = 0;
+    g_nviol = 0;
+    g_nrec = 0;
+    g_nedges = 0;
+    g_writes = 0;
+    g_cur = NULL;
+    g_seg = g_seg_done = g_order_pos = 0;
+    g_rng = seed_mix(seed);
+    fr_mode = FR_MODE_CONTROLLED;
+    if (!check_spec())
+        return g_error;
+    if (!ensure_capacity()) {
+        set_error(FR_ERR_RESOURCES, "out of memory");
+        return g_error;
+    }
+    memset(g_event_done, 0, (size_t)sc->n_events + 1);
+    for (int c = 0; c < FR_MAX_CPUS; c++)
+        g_cpu_owner[c] = -1;
+    pool_reset();
+    g_nactors = sc->n_actors + 1;
+    for (int i = 0; i < g_nactors; i++) {
+        fr_actor *a = &g_actors[i];
+        unsigned char *stack = a->stack;
+        memset(a, 0, sizeof *a);
+        a->stack = stack;
+        a->index = i;
+        a->event = -1;
+        a->pending_op = FR_SP_BEGIN;
+        if (i < sc->n_actors) {
+            a->cpu = sc->actors[i].cpu;
+            a->op_index = sc->actors[i].first_op;
+            a->status = sc->actors[i].n_ops > 0 ? A_READY : A_DONE;
+        } else {
+            a->cpu = FR_SETTLE_CPU;
+            a->op_index = -1;
+            a->status = A_READY;
+        }
+    }
+    if (run->strategy == FR_STRAT_PCT)
+        pct_init();
+    if (fr_harness_setup(sc) != 0) {
+        set_error(FR_ERR_RESOURCES, "the scenario's flows could not be created");
+        return g_error;
+    }
+    int max_steps = run->max_steps > 0 ? run->max_steps : 100000;
+    int current = -1;
+    for (;;) {
+        uint32_t mask = 0;
+        for (int i = 0; i < g_nactors; i++)
+            if (is_enabled(&g_actors[i]))
+                mask |= 1u << i;
+        if (!mask) {
+            diagnose_stop();
+            break;
+        }
+        if (g_steps >= max_steps) {
+            g_cur = current >= 0 ? &g_actors[current] : NULL;
+            fr_report(FR_V_LIVELOCK, -1, "no end after %d scheduling steps", max_steps);
+            g_cur = NULL;
+            break;
+        }
+        int c = pick(mask, current);
+        if (c < 0)
+            break;
+        fr_actor *a = &g_actors[c];
+        raw_step *st = &g_trace[g_steps++];
+        st->actor = c;
+        st->op = a->pending_op;
+        st->event = a->event >= 0 ? a->event
+                    : (a->op_index >= 0 ? g_sc->ops[a->op_index].event : g_sc->n_events);
+        st->obj = a->pending_obj;
+        st->value = 0;
+        if (!a->started) {
+            a->started = 1;
+            fr_ctx_make(&a->ctx, a->stack, FR_STACK_SIZE, actor_entry);
+        }
+        g_cur = a;
+        current = c;
+        fr_ctx_swap(&g_main_ctx, &a->ctx);
+        g_cur = NULL;
+        if (g_abort)
+            break;
+    }
+    int quiescent = 1;
+    for (int i = 0; i < g_nactors; i++)
+        if (g_actors[i].status != A_DONE)
+            quiescent = 0;
+    if (quiescent && !g_error)
+        fr_harness_check_quiescent();
+    fr_mode = FR_MODE_IDLE;
+    return g_error;
+}
+
+int fr_run(const FR_SCENARIO_SPEC *scenario, const FR_RUN_SPEC *run)
+{
+    return execute(scenario, run, run->seed);
+}
+
+int fr_run_batch(const FR_SCENARIO_SPEC *scenario, const FR_RUN_SPEC *run, uint64_t first_seed,
+                 int executions, FR_BATCH_RESULT *out)
+{
+    memset(out, 0, sizeof *out);
+    for (int i = 0; i < executions; i++) {
+        uint64_t seed = first_seed + (uint64_t)i;
+        int rc = execute(scenario, run, seed);
+        out->executions++;
+        out->steps += g_steps;
+        if (rc != FR_OK) {
+            out->errors++;
+            if (rc == FR_ERR_SPEC || rc == FR_ERR_RESOURCES)
+                return rc;
+            continue;
+        }
+        if (g_nviol)
+            out->violating++;
+        int seen[16] = {0};
+        for (int v = 0; v < g_nviol; v++) {
+            int k = g_viol[v].kind & 15;
+            if (seen[k])
+                continue;
+            seen[k] = 1;
+            if (out->by_kind[k]++ == 0)
+                out->first_seed[k] = seed;
+        }
+    }
+    return FR_OK;
+}
+
+/* ---- results ------------------------------------------------------------------------ */
+int fr_steps(void) { return g_steps; }
+
+void fr_step(int i, FR_STEP *out)
+{
+    memset(out, 0, sizeof *out);
+    if (i < 0 || i >= g_steps)
+        return;
+    const raw_step *s = &g_trace[i];
+    out->actor = s->actor;
+    out->op = s->op;
+    out->event = s->event;
+    out->value = s->value;
+    out->obj_kind = FR_OBJ_NONE;
+    out->obj_index = -1;
+    if (!s->obj)
+        return;
+    fr_block *b = block_of(s->obj);
+    if (b) {
+        out->obj_kind = FR_OBJ_POOL;
+        out->obj_index = b->flow;
+        out->obj_offset = (int)((const unsigned char *)s->obj - g_arena - b->off);
+        return;
+    }
+    for (int g = 0; g < g_nglobals; g++)
+        if ((const volatile char *)s->obj >= g_globals[g].p &&
+            (const volatile char *)s->obj < g_globals[g].p + g_globals[g].size) {
+            out->obj_kind = FR_OBJ_GLOBAL;
+            out->obj_index = g;
+            out->obj_offset = (int)((const volatile char *)s->obj - g_globals[g].p);
+            return;
+        }
+}
+
+int fr_violations(void) { return g_nviol; }
+
+void fr_violation(int i, FR_VIOLATION *out)
+{
+    if (i >= 0 && i < g_nviol)
+        *out = g_viol[i];
+    else
+        memset(out, 0, sizeof *out);
+}
+
+int fr_records(void) { return g_nrec; }
+
+void fr_record(int i, FR_POLL_RECORD *out)
+{
+    if (i >= 0 && i < g_nrec)
+        *out = g_records[i];
+    else
+        memset(out, 0, sizeof *out);
+}
+
+/* ---- stress mode support (used by core/stress.c) --------------------------------------- */
+int fr_stress_prepare(size_t arena_bytes, int noise_permille, int hold_spins, double spin_limit)
+{
+    g_sc = NULL;
+    g_run = NULL;
+    g_nviol = 0;
+    g_nrec = 0;
+    g_stress_abort = 0;
+    g_noise_permille = noise_permille;
+    g_hold_spins = hold_spins;
+    g_stress_spin_limit = spin_limit;
+    if (!pool_reserve(arena_bytes))
+        return 0;
+    pool_reset();
+    fr_mode = FR_MODE_STRESS;
+    return 1;
+}
+
+void fr_stress_thread_init(int index, uint64_t seed)
+{
+    t_actor = index;
+    t_rng = seed_mix(seed * 1000003ULL + (uint64_t)index);
+    t_irql = 0;
+}
+
+void fr_stress_op_begin(int irql)
+{
+    t_irql = irql;
+    t_op_spins = 0;
+    t_op_spin_start = 0;
+}
+
+int fr_stress_aborted(void) { return g_stress_abort; }
+void fr_stress_abort(void) { g_stress_abort = 1; }
+void fr_stress_finish(void) { fr_mode = FR_MODE_IDLE; }

@@ -1,0 +1,83 @@
+/*
+ * fr_engine.h - the engine behind the shim: scheduling points, checks,
+ * pool bookkeeping, events. Variants never include this; the shim
+ * (shim.c), the driver core and the harness do.
+ */
+#ifndef FLOWRACE_FR_ENGINE_H
+#define FLOWRACE_FR_ENGINE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "fr_api.h"
+
+#define FR_MODE_IDLE 0
+#define FR_MODE_CONTROLLED 1
+#define FR_MODE_STRESS 2
+
+#define FR_MAX_ACTORS 32
+
+extern int fr_mode;
+
+/* --- scheduling ---------------------------------------------------------- */
+/* A scheduling point right before operation `op` on `obj`. Returns when this
+ * actor is chosen to perform it. No-op outside an actor. */
+void fr_point(int op, const volatile void *obj);
+/* The operation just performed changed shared memory (progress for spinners). */
+void fr_note_write(void);
+/* Record the value the last operation produced, for the trace. */
+void fr_note_value(int64_t value);
+/* The operation just performed was a spin hint: wait for another CPU's write. */
+void fr_note_spin(void);
+
+/* IRQL of the running actor (PASSIVE when no actor runs). */
+int fr_irql_get(void);
+void fr_irql_set(int irql);
+
+/* Lock bookkeeping done by the shim's spin locks. */
+uintptr_t fr_lock_owner_token(void);
+void fr_lock_acquired(const volatile void *lock);
+void fr_lock_released(const volatile void *lock);
+
+/* --- checks ---------------------------------------------------------------- */
+void fr_report(int kind, int flow, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Check that p does not point into a freed pool block (use after free). */
+void fr_check_access(const volatile void *p);
+
+/* --- pool ---------------------------------------------------------------- */
+void *fr_pool_alloc(size_t size, uint32_t tag);
+void fr_pool_free(void *p, uint32_t tag);
+void fr_pool_tag_flow(void *p, int flow);
+int fr_pool_flow_of(const volatile void *p);
+void fr_pool_link(const volatile void *entry, int delta);
+int fr_pool_is_freed(const volatile void *p);
+
+/* --- naming of globals for the trace ---------------------------------------- */
+void fr_register_global(const volatile void *p, size_t size, const char *name);
+
+/* --- events ------------------------------------------------------------------ */
+/* The running actor has finished its current event and starts the next one of
+ * the same operation (classify: "reference taken" -> "released"). */
+void fr_event_advance(void);
+
+/* --- harness (core/harness.c) --------------------------------------------- */
+int fr_harness_setup(const FR_SCENARIO_SPEC *sc);
+void fr_harness_do_op(int actor, int op); /* performs scenario operation `op` */
+void fr_harness_settle_poll(void);        /* the poll user space makes after the scenario */
+void fr_harness_check_quiescent(void);    /* leak check once every actor has finished */
+
+/* --- engine state the harness reads -------------------------------------- */
+const FR_SCENARIO_SPEC *fr_scenario(void);
+int fr_current_actor(void);
+int fr_current_step(void);
+void fr_add_record(const FR_POLL_RECORD *rec);
+
+/* --- stress mode (engine.c), driven by core/stress.c ------------------- */
+int fr_stress_prepare(size_t arena_bytes, int noise_permille, int hold_spins, double spin_limit);
+void fr_stress_thread_init(int index, uint64_t seed);
+void fr_stress_op_begin(int irql);
+int fr_stress_aborted(void);
+void fr_stress_abort(void);
+void fr_stress_finish(void);
+
+#endif

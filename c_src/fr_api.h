@@ -1,0 +1,302 @@
+/*
+ * fr_api.h - what Python (kernel_model) sees of a compiled driver variant.
+ *
+ * Everything between CDEF-BEGIN and CDEF-END is fed verbatim to cffi's cdef,
+ * so it stays in the subset cffi parses: plain typedefs, prototypes and
+ * integer #defines. One copy of each constant: kernel_model reads them from
+ * the compiled module.
+ */
+#ifndef FLOWRACE_FR_API_H
+#define FLOWRACE_FR_API_H
+#include <stdint.h>
+
+/* CDEF-BEGIN */
+/* driver <-> user-space interface constants (DESIGN.md) */
+#define FLOW_CLOSED_MASK 16
+#define TCP_FLOW_ESTABLISHED_MASK 32
+#define FLOW_DIRECTION_SHIFT 8
+#define FLOW_DIRECTION_INBOUND 1
+#define FLOW_DIRECTION_OUTBOUND 2
+#define CONN_STAT_UNKNOWN 0
+#define CONN_STAT_ATTEMPTED 1
+#define CONN_STAT_ESTABLISHED 2
+#define CONN_STAT_ACKRST 3
+#define CONN_STAT_TIMEOUT 4
+#define CONN_STAT_EST_SENT_RST 5
+#define CONN_STAT_EST_RECV_RST 6
+
+/* scenario operations (one per harness action of an actor) */
+#define FR_OP_CLASSIFY 1      /* transport classify through an association's context */
+#define FR_OP_LATE_PACKET 2   /* transport classify that finds the flow by handle */
+#define FR_OP_DELETE 3        /* flowDeleteFn for one association */
+#define FR_OP_POLL 4          /* user space: open-flows read, then closed-flows drain */
+#define FR_OP_MARK 5          /* an event with no driver work (agent restart, ...) */
+
+/* packets */
+#define FR_PKT_DATA 0
+#define FR_PKT_RST_RECV 1
+#define FR_PKT_RST_SENT 2
+#define FR_PKT_ACKRST 3
+#define FR_PKT_TIMEOUT 4
+#define FR_PKT_FIN 5
+#define FR_PKT_RETRANSMIT 6
+
+/* scheduling-point operations, as the trace names them */
+#define FR_SP_BEGIN 1
+#define FR_SP_INC 2
+#define FR_SP_DEC 3
+#define FR_SP_CAS 4
+#define FR_SP_XCHG 5
+#define FR_SP_ADD 6
+#define FR_SP_OR 7
+#define FR_SP_AND 8
+#define FR_SP_READ 9
+#define FR_SP_WRITE 10
+#define FR_SP_LOCK 11
+#define FR_SP_UNLOCK 12
+#define FR_SP_LIST_INSERT 13
+#define FR_SP_LIST_REMOVE 14
+#define FR_SP_LIST_READ 15
+#define FR_SP_ALLOC 16
+#define FR_SP_FREE 17
+#define FR_SP_YIELD 18
+#define FR_SP_STALL 19
+#define FR_SP_COUNT 20
+
+/* violation kinds */
+#define FR_V_LEAK 1
+#define FR_V_USE_AFTER_FREE 2
+#define FR_V_DOUBLE_FREE 3
+#define FR_V_DOUBLE_MOVE 4
+#define FR_V_REFCOUNT_UNDERFLOW 5
+#define FR_V_FREED_WHILE_LINKED 6
+#define FR_V_LIVELOCK 7
+#define FR_V_DEADLOCK 8
+#define FR_V_COUNT 9
+
+/* strategies of a controlled run */
+#define FR_STRAT_SCHEDULE 0     /* segments: explicit, then run-to-block default */
+#define FR_STRAT_RANDOM 1       /* seeded uniform choice at every point */
+#define FR_STRAT_EVENT_ORDER 2  /* run the scenario's events in a given order */
+#define FR_STRAT_CALLBACK 3     /* ask Python at every point */
+#define FR_STRAT_PCT 4          /* priorities with depth-1 change points */
+
+#define FR_SEG_STEPS 0          /* the actor takes exactly arg steps */
+#define FR_SEG_UNTIL_EVENT 1    /* the actor runs until event arg has ended */
+#define FR_SEG_UNTIL_BLOCKED 2  /* the actor runs until it finishes or cannot go on */
+
+/* run return codes */
+#define FR_OK 0
+#define FR_ERR_SCHEDULE 1       /* the schedule names an actor that cannot run */
+#define FR_ERR_SPEC 2           /* the scenario spec is inconsistent */
+#define FR_ERR_CALLBACK 3       /* the Python strategy returned a bad choice */
+#define FR_ERR_RESOURCES 4
+
+/* where a flow is */
+#define FR_WHERE_NONE 0
+#define FR_WHERE_OPEN 1
+#define FR_WHERE_CLOSED 2
+
+/* object kinds in a trace step */
+#define FR_OBJ_NONE 0
+#define FR_OBJ_POOL 1     /* index = flow number (or -1), offset inside the block */
+#define FR_OBJ_GLOBAL 2   /* index = named global, see fr_global_name */
+
+typedef struct FR_FLOW_SPEC {
+    uint64_t handle;
+    uint64_t cookie;
+    uint32_t pid;
+    int family;          /* 4 or 6 */
+    int protocol;        /* 6 TCP, 17 UDP */
+    int n_assoc;         /* WFP associations (flowDeleteFn calls) */
+    int outbound;
+    uint16_t local_port;
+    uint16_t remote_port;
+    uint8_t local_addr[16];
+    uint8_t remote_addr[16];
+} FR_FLOW_SPEC;
+
+typedef struct FR_OP_SPEC {
+    int kind;
+    int flow;
+    int assoc;
+    int packet;
+    int bytes;
+    int inbound;         /* packets: 1 received, 0 sent */
+    int irql;            /* PASSIVE_LEVEL 0 or DISPATCH_LEVEL 2 */
+    int client;          /* polls: the agent client */
+    int poll;            /* polls: the poll's number */
+    int event;           /* first event id; classify and late packet own event and event+1 */
+    int n_after;
+    int after[8];        /* events that must have ended before this op starts */
+} FR_OP_SPEC;
+
+typedef struct FR_ACTOR_SPEC {
+    int cpu;
+    int first_op;
+    int n_ops;
+} FR_ACTOR_SPEC;
+
+typedef struct FR_SCENARIO_SPEC {
+    int n_flows;
+    const FR_FLOW_SPEC *flows;
+    int n_actors;
+    const FR_ACTOR_SPEC *actors;
+    int n_ops;
+    const FR_OP_SPEC *ops;
+    int n_events;
+    int open_capacity;
+    int buckets;
+} FR_SCENARIO_SPEC;
+
+typedef struct FR_SEGMENT {
+    int actor;
+    int kind;
+    int arg;
+} FR_SEGMENT;
+
+typedef struct FR_RUN_SPEC {
+    int strategy;
+    uint64_t seed;
+    int n_segments;
+    const FR_SEGMENT *segments;
+    int n_order;
+    const int *order;
+    int pct_depth;
+    int pct_steps;       /* expected steps k, for the change points */
+    int max_steps;
+    int stop_on_violation;
+} FR_RUN_SPEC;
+
+typedef struct FR_STEP {
+    int actor;
+    int op;
+    int event;
+    int obj_kind;
+    int obj_index;
+    int obj_offset;
+    int64_t value;       /* what the operation returned or wrote */
+} FR_STEP;
+
+typedef struct FR_VIOLATION {
+    int kind;
+    int step;
+    int actor;
+    int flow;
+    char detail[200];
+} FR_VIOLATION;
+
+typedef struct FR_FLOW_RECORD {
+    uint64_t handle;
+    uint64_t cookie;
+    uint32_t pid;
+    uint16_t family;
+    uint16_t protocol;
+    uint32_t flags;
+    uint8_t local_addr[16];
+    uint8_t remote_addr[16];
+    uint16_t local_port;
+    uint16_t remote_port;
+    uint64_t packets_in;
+    uint64_t packets_out;
+    uint64_t bytes_in;
+    uint64_t bytes_out;
+    uint64_t timestamp;
+    uint32_t rtt;
+    uint32_t rtt_var;
+    uint32_t retransmits;
+    uint32_t conn_status;
+} FR_FLOW_RECORD;
+
+typedef struct FR_POLL_RECORD {
+    int op;              /* scenario op index of the poll, -1 for the settle poll */
+    int poll;
+    int client;
+    int closed;          /* 0 open-flows snapshot, 1 closed-flows drain */
+    int step;            /* trace step at which it was read */
+    FR_FLOW_RECORD rec;
+} FR_POLL_RECORD;
+
+typedef struct FR_STATS {
+    int64_t open_table_adds;
+    int64_t open_table_removes;
+    int64_t closed_table_adds;
+    int64_t closed_table_removes;
+    int64_t num_packets_after_flow_closed;
+    int64_t flows_dropped_table_full;
+    int64_t packets_classified;
+    int64_t classify_refused;
+    int64_t flows_allocated;
+    int64_t flows_freed;
+} FR_STATS;
+
+typedef struct FR_FLOW_STATE {
+    int where;
+    int freed;
+    int refcount;
+    int assoc_count;
+    int state;
+    int deletes_done;
+} FR_FLOW_STATE;
+
+typedef struct FR_BATCH_RESULT {
+    int executions;
+    int violating;
+    int errors;
+    int64_t steps;
+    int by_kind[16];
+    uint64_t first_seed[16];
+} FR_BATCH_RESULT;
+
+typedef struct FR_STRESS_SPEC {
+    int connections;
+    int classify_threads;
+    int delete_threads;
+    int late_threads;
+    int data_packets;
+    int late_packets;
+    int noise_permille;
+    int hold_spins;
+    int open_capacity;
+    int buckets;
+    int poll_interval_us;
+    int samples;
+    uint64_t seed;
+    double max_seconds;
+} FR_STRESS_SPEC;
+
+typedef struct FR_STRESS_RESULT {
+    double seconds;
+    int64_t operations;
+    int completed;
+    int lingering;
+    int open_at_end;
+    int open_peak;
+    int n_samples;
+    double sample_t[256];
+    int sample_open[256];
+    int sample_lingering[256];
+} FR_STRESS_RESULT;
+
+int fr_run(const FR_SCENARIO_SPEC *scenario, const FR_RUN_SPEC *run);
+int fr_run_batch(const FR_SCENARIO_SPEC *scenario, const FR_RUN_SPEC *run, uint64_t first_seed,
+                 int executions, FR_BATCH_RESULT *out);
+const char *fr_error_text(void);
+
+int fr_steps(void);
+void fr_step(int i, FR_STEP *out);
+int fr_violations(void);
+void fr_violation(int i, FR_VIOLATION *out);
+int fr_records(void);
+void fr_record(int i, FR_POLL_RECORD *out);
+void fr_stats(FR_STATS *out);
+int fr_flow_count(void);
+void fr_flow_state(int flow, FR_FLOW_STATE *out);
+const char *fr_global_name(int index);
+int fr_flow_field_offset(const char *field);
+
+int fr_stress(const FR_STRESS_SPEC *spec, FR_STRESS_RESULT *out);
+
+/* CDEF-END */
+
+#endif

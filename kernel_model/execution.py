@@ -1,0 +1,641 @@
+"""Run one controlled execution of a driver variant on a scenario, and read the outcome.
+
+A schedule is data: the CLI's ``--schedule SPEC`` is a list of segments
+
+    ACTOR        one step of ACTOR
+    ACTOR*N      N steps of ACTOR
+    ACTOR*       ACTOR until it finishes or cannot go on
+    ACTOR@LABEL  ACTOR until the event LABEL has ended (e.g. cpu0@late0.ref)
+
+separated by commas or spaces; after the last segment the default policy runs the
+current actor while it can, then the lowest-numbered one. Every execution reports
+its step-level schedule in that syntax (``cpu0*7,cpu1*12,...``), which replays it
+exactly.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import re
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from .errors import FlowraceError, ScheduleError
+from .scenario import (
+    PACKETS,
+    Classify,
+    CompiledScenario,
+    Expire,
+    IRQLS,
+    LatePacket,
+    Poll,
+    Restart,
+    Scenario,
+    address_bytes,
+)
+from .variants import Variant, load_variant, set_pick_callback
+
+VIOLATION_KINDS = {
+    1: "leak",
+    2: "use_after_free",
+    3: "double_free",
+    4: "double_move",
+    5: "refcount_underflow",
+    6: "freed_while_linked",
+    7: "livelock",
+    8: "deadlock",
+}
+OP_NAMES = {
+    1: "begin",
+    2: "InterlockedIncrement",
+    3: "InterlockedDecrement",
+    4: "InterlockedCompareExchange",
+    5: "InterlockedExchange",
+    6: "InterlockedExchangeAdd",
+    7: "InterlockedOr",
+    8: "InterlockedAnd",
+    9: "Read",
+    10: "Write",
+    11: "KeAcquireSpinLock",
+    12: "KeReleaseSpinLock",
+    13: "InsertList",
+    14: "RemoveEntryList",
+    15: "IsListEmpty",
+    16: "ExAllocatePoolWithTag",
+    17: "ExFreePoolWithTag",
+    18: "YieldProcessor",
+    19: "KeStallExecutionProcessor",
+}
+#: operations that only read shared memory (for reduction and for pictures)
+READ_OPS = {9, 15}
+STRATEGIES = {"schedule": 0, "random": 1, "event-order": 2, "callback": 3, "pct": 4}
+WHERE = {0: "none", 1: "open", 2: "closed", -1: "not created"}
+SETTLE = "settle"
+FLOW_FIELDS = ("Link", "Where", "RefCount", "AssocCount", "State", "Lock", "Flags", "PacketsIn",
+               "PacketsOut", "BytesIn", "BytesOut", "Retransmits", "ConnStatus")
+
+
+@dataclass(frozen=True, slots=True)
+class FlowRecord:
+    """One flow record as user space reads it (DESIGN.md, public interface)."""
+
+    handle: int
+    cookie: int
+    pid: int
+    family: int
+    protocol: int
+    flags: int
+    local_addr: str
+    remote_addr: str
+    local_port: int
+    remote_port: int
+    packets_in: int
+    packets_out: int
+    bytes_in: int
+    bytes_out: int
+    timestamp: int
+    rtt: int
+    rtt_var: int
+    retransmits: int
+    conn_status: int
+
+
+@dataclass(frozen=True)
+class Step:
+    index: int
+    actor: str
+    op: str
+    obj: str
+    value: int
+    event: str
+
+
+@dataclass(frozen=True)
+class Violation:
+    kind: str
+    step: int
+    actor: str
+    flow: int
+    detail: str
+
+
+@dataclass
+class PollRead:
+    """What one user-space poll read: the open snapshot and the closed drain."""
+
+    client: str | None
+    poll: int | None
+    actor: str
+    step: int
+    time: float | None
+    open: list[FlowRecord] = field(default_factory=list)
+    closed: list[FlowRecord] = field(default_factory=list)
+    final: bool = False
+
+
+@dataclass(frozen=True)
+class AgentStep:
+    """One thing the agent does: poll (with what the driver returned), restart, expire."""
+
+    kind: str
+    client: str
+    time: float | None
+    open: list[FlowRecord]
+    closed: list[FlowRecord]
+
+
+@dataclass
+class Outcome:
+    driver: str
+    scenario: str
+    strategy: str
+    seed: int | None
+    schedule: str
+    steps: list[Step]
+    violations: list[Violation]
+    polls: list[PollRead]
+    stats: dict[str, int]
+    flows: list[dict[str, Any]]
+    compiled: CompiledScenario = field(repr=False, compare=False)
+
+    @property
+    def kinds(self) -> set[str]:
+        return {v.kind for v in self.violations}
+
+    @property
+    def lingering(self) -> int:
+        return sum(1 for v in self.violations if v.kind == "leak")
+
+    def agent_steps(self) -> list[AgentStep]:
+        """The agent's side of this execution, in order, ending with the poll every client
+        makes after the scenario (user space polls forever)."""
+        marks = []
+        for k, (_, op, _) in enumerate(self.compiled.ops):
+            if isinstance(op, (Restart, Expire)):
+                marks.append(k)
+        # order polls and marks by the step at which they began
+        begins: dict[int, int] = {}
+        for s in self.steps:
+            if s.op == "begin":
+                begins.setdefault(_event_op(self.compiled, s.event), s.index)
+        items: list[tuple[int, AgentStep]] = []
+        for p in self.polls:
+            if p.final:
+                continue
+            items.append((p.step, AgentStep("poll", p.client or "", p.time, p.open, p.closed)))
+        for k in marks:
+            op = self.compiled.ops[k][1]
+            at = begins.get(k, 0)
+            items.append((at, AgentStep("restart" if isinstance(op, Restart) else "expire",
+                                        op.client, None, [], [])))
+        items.sort(key=lambda t: t[0])
+        out = [i for _, i in items]
+        final = [p for p in self.polls if p.final]
+        clients = self.compiled.clients or ["c1"]
+        for p in final:
+            for n, client in enumerate(clients):
+                out.append(AgentStep("poll", client, None, p.open, p.closed if n == 0 else []))
+        return out
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "driver": self.driver,
+            "scenario": self.scenario,
+            "strategy": self.strategy,
+            "seed": self.seed,
+            "schedule": self.schedule,
+            "steps": len(self.steps),
+            "violations": [asdict(v) for v in self.violations],
+            "polls": [
+                {
+                    "client": p.client,
+                    "poll": p.poll,
+                    "actor": p.actor,
+                    "step": p.step,
+                    "final": p.final,
+                    "open": [asdict(r) for r in p.open],
+                    "closed": [asdict(r) for r in p.closed],
+                }
+                for p in self.polls
+            ],
+            "stats": self.stats,
+            "flows": self.flows,
+            "trace": [asdict(s) for s in self.steps],
+        }
+
+
+def _event_op(compiled: CompiledScenario, label: str) -> int:
+    for ev in compiled.events:
+        if ev.label == label:
+            return ev.op
+    return -1
+
+
+# ---- C specs ------------------------------------------------------------------------
+def _scenario_spec(variant: Variant, compiled: CompiledScenario):
+    cache = compiled.__dict__.setdefault("_c_specs", {})
+    key = (variant.name, variant.sha256, id(variant.ffi))
+    if key in cache:
+        return cache[key]
+    ffi = variant.ffi
+    sc: Scenario = compiled.scenario
+    flows = ffi.new("FR_FLOW_SPEC[]", max(1, len(sc.flows)))
+    for i, f in enumerate(sc.flows):
+        c = flows[i]
+        c.handle = f.handle if f.handle is not None else i + 1
+        c.cookie = f.cookie
+        c.pid = f.pid
+        c.family = f.family
+        c.protocol = {"tcp": 6, "udp": 17}.get(f.protocol, 6)
+        c.n_assoc = f.associations
+        c.outbound = 1 if f.outbound else 0
+        c.local_port = f.local[1]
+        c.remote_port = f.remote[1]
+        ffi.memmove(c.local_addr, address_bytes(f.local[0]), 16)
+        ffi.memmove(c.remote_addr, address_bytes(f.remote[0]), 16)
+    actors = ffi.new("FR_ACTOR_SPEC[]", len(sc.actors))
+    for i, a in enumerate(sc.actors):
+        actors[i].cpu = a.cpu
+        actors[i].first_op, actors[i].n_ops = compiled.actor_ranges[i]
+    ops = ffi.new("FR_OP_SPEC[]", max(1, len(compiled.ops)))
+    client_index = {c: i for i, c in enumerate(compiled.clients)}
+    for k, (_, op, _) in enumerate(compiled.ops):
+        c = ops[k]
+        c.kind = {Classify: 1, LatePacket: 2, Poll: 4, Restart: 5, Expire: 5}.get(type(op), 3)
+        c.flow = getattr(op, "flow", -1)
+        c.assoc = getattr(op, "assoc", 0)
+        c.packet = PACKETS.get(getattr(op, "packet", "data"), 0)
+        c.bytes = getattr(op, "bytes", 0)
+        c.inbound = 1 if getattr(op, "inbound", False) else 0
+        c.irql = IRQLS[op.irql]
+        c.client = client_index.get(getattr(op, "client", ""), -1)
+        c.poll = compiled.poll_numbers[k]
+        c.event = compiled.op_events[k]
+        c.n_after = len(compiled.after[k])
+        for j, ev in enumerate(compiled.after[k]):
+            c.after[j] = ev
+    spec = ffi.new("FR_SCENARIO_SPEC *")
+    spec.n_flows = len(sc.flows)
+    spec.flows = flows
+    spec.n_actors = len(sc.actors)
+    spec.actors = actors
+    spec.n_ops = len(compiled.ops)
+    spec.ops = ops
+    spec.n_events = len(compiled.events)
+    spec.open_capacity = sc.open_capacity
+    spec.buckets = sc.buckets
+    cache[key] = (spec, flows, actors, ops)
+    return cache[key]
+
+
+def actor_names(compiled: CompiledScenario) -> list[str]:
+    return [a.name for a in compiled.scenario.actors] + [SETTLE]
+
+
+def parse_schedule(spec: str, compiled: CompiledScenario) -> list[tuple[int, int, int]]:
+    """Parse a schedule SPEC into (actor, kind, arg) segments; see the module docstring."""
+    names = actor_names(compiled)
+    segments = []
+    for token in re.split(r"[,\s]+", spec.strip()):
+        if not token:
+            continue
+        m = re.fullmatch(r"([\w.-]+?)(?:\*(\d*)|@([\w.-]+))?", token)
+        if not m:
+            raise ScheduleError(f"malformed schedule segment {token!r} (use A, A*N, A* or A@LABEL)")
+        who, count, label = m.group(1), m.group(2), m.group(3)
+        if who in names:
+            actor = names.index(who)
+        elif who.isdigit() and int(who) < len(names):
+            actor = int(who)
+        else:
+            raise ScheduleError(f"schedule names unknown actor {who!r}; actors: {', '.join(names)}")
+        if label is not None:
+            try:
+                ev = compiled.label_to_event(label)
+            except FlowraceError:
+                ev = compiled.label_to_event(f"{names[actor]}.{label}")
+            segments.append((actor, 1, ev))
+        elif count is None:
+            segments.append((actor, 0, 1))
+        elif count == "":
+            segments.append((actor, 2, 0))
+        else:
+            segments.append((actor, 0, int(count)))
+    return segments
+
+
+def compress_schedule(actors: list[int], names: list[str]) -> str:
+    out = []
+    i = 0
+    while i < len(actors):
+        j = i
+        while j < len(actors) and actors[j] == actors[i]:
+            j += 1
+        n = j - i
+        out.append(names[actors[i]] if n == 1 else f"{names[actors[i]]}*{n}")
+        i = j
+    return ",".join(out)
+
+
+@dataclass
+class RunConfig:
+    strategy: str = "schedule"
+    seed: int | None = None
+    schedule: str | None = None
+    order: list[int] | None = None
+    pct_depth: int = 2
+    pct_steps: int = 0
+    max_steps: int = 20000
+    stop_on_violation: bool = False
+    callback: Callable[[int, list[int], int], int] | None = None
+
+
+def _run_spec(variant: Variant, compiled: CompiledScenario, cfg: RunConfig):
+    ffi = variant.ffi
+    run = ffi.new("FR_RUN_SPEC *")
+    keep: list[Any] = [run]
+    if cfg.strategy not in STRATEGIES:
+        raise FlowraceError(f"unknown strategy {cfg.strategy!r}; strategies: {', '.join(STRATEGIES)}")
+    run.strategy = STRATEGIES[cfg.strategy]
+    run.seed = (cfg.seed or 0) & 0xFFFFFFFFFFFFFFFF
+    if cfg.schedule:
+        segs = parse_schedule(cfg.schedule, compiled)
+        arr = ffi.new("FR_SEGMENT[]", len(segs))
+        for i, (a, kind, arg) in enumerate(segs):
+            arr[i].actor, arr[i].kind, arr[i].arg = a, kind, arg
+        run.n_segments = len(segs)
+        run.segments = arr
+        keep.append(arr)
+    if cfg.order is not None:
+        arr = ffi.new("int[]", list(cfg.order) or [0])
+        run.n_order = len(cfg.order)
+        run.order = arr
+        keep.append(arr)
+    run.pct_depth = cfg.pct_depth
+    run.pct_steps = cfg.pct_steps
+    run.max_steps = cfg.max_steps
+    run.stop_on_violation = 1 if cfg.stop_on_violation else 0
+    return run, keep
+
+
+def _record(ffi, r) -> FlowRecord:
+    fam = r.family
+    la = bytes(ffi.buffer(r.local_addr, 16))
+    ra = bytes(ffi.buffer(r.remote_addr, 16))
+    if fam == 4:
+        la_s, ra_s = str(ipaddress.IPv4Address(la[:4])), str(ipaddress.IPv4Address(ra[:4]))
+    else:
+        la_s, ra_s = str(ipaddress.IPv6Address(la)), str(ipaddress.IPv6Address(ra))
+    return FlowRecord(
+        r.handle, r.cookie, r.pid, fam, r.protocol, r.flags, la_s, ra_s, r.local_port,
+        r.remote_port, r.packets_in, r.packets_out, r.bytes_in, r.bytes_out, r.timestamp, r.rtt,
+        r.rtt_var, r.retransmits, r.conn_status,
+    )
+
+
+def _field_names(variant: Variant) -> list[tuple[int, str]]:
+    cached = variant._specs.get("_fields")
+    if cached is None:
+        cached = sorted(
+            (variant.lib.fr_flow_field_offset(name.encode()), name) for name in FLOW_FIELDS
+        )
+        variant._specs["_fields"] = cached
+    return cached
+
+
+def _obj_name(variant: Variant, kind: int, index: int, offset: int) -> str:
+    lib, ffi = variant.lib, variant.ffi
+    if kind == 1:
+        fname = f"+{offset}"
+        for off, name in _field_names(variant):
+            if off <= offset:
+                fname = name if off == offset or name == "Link" and offset < off + 16 else fname
+        return f"flow{index}.{fname}" if index >= 0 else f"pool+{offset}"
+    if kind == 2:
+        name = ffi.string(lib.fr_global_name(index)).decode()
+        if name == "openFlows":
+            return f"openFlows[{offset // 16}]"
+        return name
+    return ""
+
+
+def collect(variant: Variant, compiled: CompiledScenario, cfg: RunConfig) -> Outcome:
+    """Read everything the C engine recorded about the execution that just ran."""
+    lib, ffi = variant.lib, variant.ffi
+    names = actor_names(compiled)
+    ev_labels = [e.label for e in compiled.events] + [SETTLE]
+    n = lib.fr_steps()
+    st = ffi.new("FR_STEP *")
+    steps: list[Step] = []
+    actors_seq: list[int] = []
+    for i in range(n):
+        lib.fr_step(i, st)
+        actors_seq.append(st.actor)
+        label = ev_labels[st.event] if 0 <= st.event < len(ev_labels) else ""
+        steps.append(
+            Step(i, names[st.actor], OP_NAMES.get(st.op, str(st.op)),
+                 _obj_name(variant, st.obj_kind, st.obj_index, st.obj_offset), st.value, label)
+        )
+    viol = ffi.new("FR_VIOLATION *")
+    violations = []
+    for i in range(lib.fr_violations()):
+        lib.fr_violation(i, viol)
+        violations.append(
+            Violation(VIOLATION_KINDS.get(viol.kind, str(viol.kind)), viol.step,
+                      names[viol.actor] if 0 <= viol.actor < len(names) else "",
+                      viol.flow, ffi.string(viol.detail).decode())
+        )
+    rec = ffi.new("FR_POLL_RECORD *")
+    polls: list[PollRead] = []
+    current: dict[int, PollRead] = {}
+    poll_times = _poll_times(compiled)
+    for i in range(lib.fr_records()):
+        lib.fr_record(i, rec)
+        key = rec.op
+        if key not in current:
+            if key < 0:
+                p = PollRead(None, None, SETTLE, rec.step, None, final=True)
+            else:
+                a, op, _ = compiled.ops[key]
+                p = PollRead(op.client, compiled.poll_numbers[key], names[a], rec.step,
+                             poll_times.get(key))
+            current[key] = p
+            polls.append(p)
+        (current[key].closed if rec.closed else current[key].open).append(_record(ffi, rec.rec))
+    # polls that read nothing still happened: add them from the trace
+    seen_ops = set(current)
+    for k, (a, op, _) in enumerate(compiled.ops):
+        if isinstance(op, Poll) and k not in seen_ops:
+            step = _first_step_of(steps, compiled, k)
+            if step is not None:
+                polls.append(PollRead(op.client, compiled.poll_numbers[k], names[a], step,
+                                      poll_times.get(k)))
+    if -1 not in seen_ops and any(s.actor == SETTLE for s in steps):
+        polls.append(PollRead(None, None, SETTLE, _settle_step(steps), None, final=True))
+    polls.sort(key=lambda p: (p.final, p.step))
+    stats_c = ffi.new("FR_STATS *")
+    lib.fr_stats(stats_c)
+    stats = {name: getattr(stats_c, name) for name, _ in ffi.typeof("FR_STATS").fields}
+    fs = ffi.new("FR_FLOW_STATE *")
+    flows = []
+    for f in range(lib.fr_flow_count()):
+        lib.fr_flow_state(f, fs)
+        flows.append({
+            "flow": f,
+            "where": WHERE.get(fs.where, str(fs.where)),
+            "freed": bool(fs.freed),
+            "refcount": fs.refcount,
+            "assoc_count": fs.assoc_count,
+            "state": fs.state,
+            "deletes_done": fs.deletes_done,
+        })
+    return Outcome(
+        driver=variant.name if variant.builtin else str(variant.source),
+        scenario=compiled.scenario.name,
+        strategy=cfg.strategy,
+        seed=cfg.seed,
+        schedule=compress_schedule(actors_seq, names),
+        steps=steps,
+        violations=violations,
+        polls=polls,
+        stats=stats,
+        flows=flows,
+        compiled=compiled,
+    )
+
+
+def _first_step_of(steps: list[Step], compiled: CompiledScenario, op_index: int) -> int | None:
+    label = compiled.events[compiled.op_events[op_index]].label
+    for s in steps:
+        if s.event == label:
+            return s.index
+    return None
+
+
+def _settle_step(steps: list[Step]) -> int:
+    for s in steps:
+        if s.actor == SETTLE:
+            return s.index
+    return len(steps)
+
+
+def _poll_times(compiled: CompiledScenario) -> dict[int, float]:
+    """Simulated time of each poll: `at` if given, else 30 s after the client's last."""
+    times: dict[int, float] = {}
+    last: dict[str, float] = {}
+    for k, (_, op, _) in enumerate(compiled.ops):
+        if isinstance(op, Poll):
+            t = op.at if op.at is not None else last.get(op.client, 0.0) + 30.0
+            times[k] = t
+            last[op.client] = t
+    return times
+
+
+def run(
+    driver: str | Variant,
+    scenario: Scenario | CompiledScenario,
+    *,
+    schedule: str | None = None,
+    seed: int | None = None,
+    strategy: str | None = None,
+    order: list[int] | None = None,
+    callback: Callable[[int, list[int], int], int] | None = None,
+    pct_depth: int = 2,
+    pct_steps: int = 0,
+    max_steps: int = 20000,
+    stop_on_violation: bool = False,
+) -> Outcome:
+    """Run one controlled execution and return its outcome.
+
+    Give exactly one of: `schedule` (a SPEC string), `seed` (seeded random choices, or
+    PCT with ``strategy="pct"``), `order` (event ids, the identical-interleaving mode), or
+    `callback` (``fn(step, enabled_actor_indices, current) -> actor index``)."""
+    variant = driver if isinstance(driver, Variant) else load_variant(driver)
+    compiled = scenario if isinstance(scenario, CompiledScenario) else scenario.compile()
+    if strategy is None:
+        if callback is not None:
+            strategy = "callback"
+        elif order is not None:
+            strategy = "event-order"
+        elif schedule is None and seed is not None:
+            strategy = "random"
+        else:
+            strategy = "schedule"
+    cfg = RunConfig(strategy, seed, schedule, order, pct_depth, pct_steps, max_steps,
+                    stop_on_violation, callback)
+    spec = _scenario_spec(variant, compiled)[0]
+    run_c, keep = _run_spec(variant, compiled, cfg)
+    if callback is not None:
+        def pick(step: int, mask: int, current: int) -> int:
+            enabled = [i for i in range(32) if mask >> i & 1]
+            return callback(step, enabled, current)
+
+        set_pick_callback(variant, pick)
+    try:
+        rc = variant.lib.fr_run(spec, run_c)
+    finally:
+        if callback is not None:
+            set_pick_callback(variant, None)
+    del keep
+    if rc != 0:
+        text = variant.ffi.string(variant.lib.fr_error_text()).decode()
+        if rc in (1, 3):
+            raise ScheduleError(text)
+        raise FlowraceError(text or f"the engine failed (code {rc})")
+    return collect(variant, compiled, cfg)
+
+
+# ---- traces ---------------------------------------------------------------------------
+TRACE_FORMAT = "flowrace-trace"
+
+
+def trace_document(outcome: Outcome, variant: Variant) -> dict[str, Any]:
+    return {
+        "format": TRACE_FORMAT,
+        "version": 1,
+        "driver": outcome.driver,
+        "driver_sha256": variant.sha256,
+        "scenario": outcome.scenario,
+        "strategy": outcome.strategy,
+        "seed": outcome.seed,
+        "schedule": outcome.schedule,
+        "violations": sorted(outcome.kinds),
+    }
+
+
+def save_trace(outcome: Outcome, path: str | Path) -> Path:
+    variant = load_variant(outcome.driver)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(trace_document(outcome, variant), indent=2) + "\n")
+    return path
+
+
+def load_trace(path: str | Path) -> dict[str, Any]:
+    try:
+        doc = json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise FlowraceError(f"no such trace file: {path}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise FlowraceError(f"{path} is not a flowrace trace (not JSON: {exc})") from None
+    if not isinstance(doc, dict) or doc.get("format") != TRACE_FORMAT:
+        raise FlowraceError(f"{path} is not a flowrace trace (no \"format\": \"{TRACE_FORMAT}\")")
+    for key, typ in (("driver", str), ("scenario", str), ("schedule", str)):
+        if not isinstance(doc.get(key), typ):
+            raise FlowraceError(f"{path}: malformed trace, field {key!r} missing or not a {typ.__name__}")
+    return doc
+
+
+def replay(doc: dict[str, Any], scenario: Scenario) -> Outcome:
+    """Re-run a saved trace exactly; the outcome carries the trace's strategy and seed."""
+    variant = load_variant(doc["driver"])
+    sha = doc.get("driver_sha256")
+    outcome = run(variant, scenario, schedule=doc["schedule"], strategy="schedule",
+                  max_steps=max(20000, len(doc["schedule"])))
+    outcome.strategy = doc.get("strategy", "schedule")
+    outcome.seed = doc.get("seed")
+    if sha and sha != variant.sha256:
+        outcome.__dict__["warning"] = "the driver's source changed since this trace was saved"
+    return outcome
