@@ -46,6 +46,15 @@ class EstablishedRule(StrEnum):
     FLAG = "flag"
 
 
+def established_rule_of(value: EstablishedRule | str) -> EstablishedRule:
+    """``value`` as an :class:`EstablishedRule`; a ``ValueError`` naming the valid ones if not."""
+    try:
+        return EstablishedRule(value)
+    except ValueError:
+        valid = ", ".join(repr(r.value) for r in EstablishedRule)
+        raise ValueError(f"unknown established rule {value!r}; expected one of {valid}") from None
+
+
 _PASSED_ESTABLISHMENT = frozenset(
     {di.CONN_STAT_ESTABLISHED, di.CONN_STAT_EST_SENT_RST, di.CONN_STAT_EST_RECV_RST}
 )
@@ -121,7 +130,7 @@ def flow_to_conn_stat(
 
     Raises :class:`RecordError` (a ``ValueError``) for a record missing a required field.
     """
-    rule = EstablishedRule(established_rule)
+    rule = established_rule_of(established_rule)
     get = _reader(record)
     try:
         cookie, flags, protocol, bytes_in, bytes_out, packets_in, packets_out = (

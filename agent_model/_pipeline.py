@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from agent_model._connection import ConnectionStats
-from agent_model._convert import EstablishedRule, flow_to_conn_stat
+from agent_model._convert import EstablishedRule, established_rule_of, flow_to_conn_stat
 from agent_model._encoder import Backend, Payload
 from agent_model._state import CLIENT_EXPIRY, Delta, NetworkState
 from agent_model._variants import VariantSpec
@@ -114,7 +114,7 @@ def run_pipeline(
 
     Raises :class:`PipelineError` (a ``ValueError``) for a malformed step.
     """
-    rule = EstablishedRule(established_rule)
+    rule = established_rule_of(established_rule)
     ns = NetworkState(variant, client_expiry=client_expiry)
     backend = Backend()
     registered: set[str] = set()

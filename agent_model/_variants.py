@@ -4,7 +4,8 @@ A variant changes the agent in at most two places, each a hook of :class:`AgentV
 
 * :meth:`AgentVariant.on_baseline` runs inside ``update_conn_with_stats``'s baseline branch,
   after the underflow correction and before the baseline is updated (where the upstream
-  workaround sits). It may replace ``conn.tcp_failures`` and count telemetry.
+  workaround, ``dropStaleFlowFailures``, is called). It may replace ``conn.tcp_failures``
+  and count telemetry.
 * :meth:`AgentVariant.shipped_failures` is the encoder's choice of which failures of a shipped
   connection go into the payload (upstream ``FormatConnection``).
 
@@ -76,6 +77,21 @@ class PrefixVariant(AgentVariant):
     name = "prefix"
 
 
+def drop_stale_flow_failures(
+    conn: ConnectionStats, baseline: StatCounters, last: StatCounters, telemetry: TelemetryRecorder
+) -> None:
+    """The merged upstream workaround (``dropStaleFlowFailures``, ``state_windows.go``).
+
+    A connection already reported closed (``baseline.tcp_closed > 0``) that brings no new close
+    (``last.tcp_closed == 0``) but carries failures is a re-report of a lingering flow: count it
+    in ``windows_lingering_flows`` and ship no failures for it. The zero filter is unchanged,
+    so the counter moves even when the connection is then filtered.
+    """
+    if baseline.tcp_closed > 0 and last.tcp_closed == 0 and conn.tcp_failures:
+        telemetry.incr(WINDOWS_LINGERING_FLOWS)
+        conn.tcp_failures = {}
+
+
 class WorkaroundVariant(AgentVariant):
     """The merged upstream workaround: drop the failures of a flow already reported closed."""
 
@@ -84,9 +100,7 @@ class WorkaroundVariant(AgentVariant):
     def on_baseline(
         self, conn: ConnectionStats, baseline: StatCounters, telemetry: TelemetryRecorder
     ) -> None:
-        if baseline.tcp_closed > 0 and conn.last.tcp_closed == 0 and conn.tcp_failures:
-            telemetry.incr(WINDOWS_LINGERING_FLOWS)
-            conn.tcp_failures = {}
+        drop_stale_flow_failures(conn, baseline, conn.last, telemetry)
 
 
 class EncoderGateVariant(AgentVariant):

@@ -111,7 +111,7 @@ def test_established_rule_by_flag() -> None:
 
 
 def test_unknown_established_rule_is_refused() -> None:
-    with pytest.raises(ValueError, match="sometimes"):
+    with pytest.raises(ValueError, match=r"unknown established rule .sometimes.; expected one of"):
         convert_record(record(), "sometimes")
 
 
