@@ -6,7 +6,9 @@ object with these attributes, or a Mapping with these keys):
 ``kind``   ``"poll"``, ``"restart"`` or ``"expire"``;
 ``client`` the polling client's id (required for ``"poll"``; optional for ``"expire"``);
 ``time``   simulated seconds, or None (a poll then comes ``poll_interval`` after the previous
-           step; see :func:`run_pipeline` for the others); never decreasing;
+           step; see :func:`run_pipeline` for the others). The agent has one clock: a time
+           earlier than the previous step's is raised to it (the kernel model times polls
+           per client);
 ``open``   the open-flows snapshot read by this poll: driver records or ``ConnectionStats``;
 ``closed`` the closed-flows drained by this poll: driver records or ``ConnectionStats``.
 """
@@ -105,12 +107,16 @@ def run_pipeline(
       closed records as drained, at the step's time; the delta is encoded and ingested.
     * ``restart``: the agent restarts (all clients and baselines lost); clients register again
       on their next poll. No time passes unless the step says so.
-    * ``expire``: clients idle for more than ``client_expiry`` are removed. Without a time the
-      clock moves to the first second at which the named client (without one: every client)
-      is expired. A named client still registered afterwards is an error. An expired client
-      is *not* registered again by the pipeline (the real process-agent does not know): its
-      next poll recreates it after the closed flows of that poll were stored, so it misses
-      them, as upstream does.
+    * ``expire``: without a time, the named client (without one: every client) is removed, as
+      expiry removes a client that stopped polling for more than ``client_expiry``; the clock
+      does not move, since the other clients kept polling meanwhile. With a time, the clock
+      moves there and every client idle for more than ``client_expiry`` is removed; a named
+      client still registered then is an error. An expired client is *not* registered again
+      by the pipeline (the real process-agent does not know): its next poll recreates it after
+      that poll's drained flows were stored, so it misses them, as upstream does.
+
+    Polls themselves expire the clients idle too long at their time (``get_delta(now=)``).
+    Every removal is listed in ``PipelineResult.expired_clients``.
 
     Raises :class:`PipelineError` (a ``ValueError``) for a malformed step.
     """
@@ -122,13 +128,8 @@ def run_pipeline(
     expired: list[tuple[float, str]] = []
     t = 0.0
 
-    def at(step_time: Any, default: float, index: int) -> float:
-        if step_time is None:
-            return default
-        step_time = float(step_time)
-        if step_time < t:
-            raise PipelineError(f"step {index}: time {step_time} is before the previous step's {t}")
-        return step_time
+    def at(step_time: Any, default: float) -> float:
+        return default if step_time is None else max(t, float(step_time))
 
     for index, step in enumerate(steps):
         kind = _field(step, "kind")
@@ -142,7 +143,7 @@ def run_pipeline(
         if kind == "poll":
             if client is None:
                 raise PipelineError(f"step {index}: a poll needs a client")
-            t = at(step_time, t + poll_interval, index)
+            t = at(step_time, t + poll_interval)
             # get_delta(now=t) expires clients first; doing it here records who expired
             expired.extend((t, cid) for cid in ns.remove_expired_clients(t))
             if client not in registered:
@@ -157,17 +158,16 @@ def run_pipeline(
             payload = backend.ingest(delta)
             polls.append(PollOutcome(client, t, delta, payload, backend.failure_rate))
         elif kind == "restart":
-            t = at(step_time, t, index)
+            t = at(step_time, t)
             ns.restart(now=t)
             registered.clear()
-        else:  # expire
-            if step_time is None:
-                names = [client] if client is not None else list(ns.clients)
-                fetched = [f for f in map(ns.last_fetch, names) if f is not None]
-                default = max([t] + [f + ns.client_expiry + 1.0 for f in fetched])
-            else:
-                default = t
-            t = at(step_time, default, index)
+        elif step_time is None:  # expire, untimed: the client(s) stopped polling long enough
+            for cid in [client] if client is not None else list(ns.clients):
+                if cid in ns.clients:
+                    ns.remove_client(cid)
+                    expired.append((t, cid))
+        else:  # expire at a given time: by the expiry rule
+            t = at(step_time, t)
             expired.extend((t, cid) for cid in ns.remove_expired_clients(t))
             if client is not None and client in ns.clients:
                 raise PipelineError(

@@ -108,11 +108,32 @@ def test_expire_step_makes_the_next_poll_a_first_poll() -> None:
     ]
     result = run_pipeline(steps, "workaround")
 
-    assert result.expired_clients == ((60.0 + 121.0, "c1"),)
-    assert result.polls[-1].time == 60.0 + 121.0 + 30.0
+    assert result.expired_clients == ((60.0, "c1"),)
+    assert result.polls[-1].time == 90.0
     last = result.polls[-1].payload.connections[0]
     assert (last.last.tcp_closed, dict(last.tcp_failures)) == (1, {104: 1})
     assert (result.closed, result.failures) == (2, 2)
+
+
+def test_untimed_expire_leaves_the_other_clients_alone() -> None:
+    steps = [
+        poll("a", open=[rec(1, 100, di.CONN_STAT_ESTABLISHED)]),
+        poll("b", open=[rec(1, 100, di.CONN_STAT_ESTABLISHED)]),
+        {"kind": "expire", "client": "a"},
+        poll("a", open=[rec(1, 150, di.CONN_STAT_ESTABLISHED)]),
+        poll("b", open=[rec(1, 150, di.CONN_STAT_ESTABLISHED)]),
+    ]
+    result = run_pipeline(steps, "workaround")
+
+    assert result.expired_clients == ((60.0, "a"),)
+    # a starts again from no baseline; b keeps its own
+    assert [p.payload.connections[0].last.sent_bytes for p in result.polls] == [100, 100, 150, 50]
+
+
+def test_timed_expire_applies_the_two_minute_rule() -> None:
+    steps = [poll("a", time=30.0), poll("b", time=100.0), {"kind": "expire", "time": 200.0}]
+
+    assert run_pipeline(steps).expired_clients == ((200.0, "a"),)
 
 
 def test_expire_step_too_early_is_an_error() -> None:
@@ -120,6 +141,13 @@ def test_expire_step_too_early_is_an_error() -> None:
 
     with pytest.raises(PipelineError, match="not expired"):
         run_pipeline(steps)
+
+
+def test_a_time_earlier_than_the_clock_runs_at_the_clock() -> None:
+    """The kernel model times polls per client; the agent has a single clock."""
+    steps = [poll("a", time=90.0), poll("b", time=30.0)]
+
+    assert [p.time for p in run_pipeline(steps).polls] == [90.0, 90.0]
 
 
 def test_polling_late_expires_by_time_alone() -> None:
@@ -191,8 +219,6 @@ def test_warn_lines_are_collected() -> None:
         ([{"kind": "pol", "client": "c1"}], "unknown kind 'pol'"),
         ([{"kind": "poll"}], "needs a client"),
         ([{"kind": "restart", "open": [object()]}], "carries records"),
-        ([{"kind": "poll", "client": "c", "time": 60}, {"kind": "poll", "client": "c", "time": 30}],
-         "before"),
     ],
 )  # fmt: skip
 def test_malformed_steps_are_clear_errors(steps, match: str) -> None:
