@@ -59,7 +59,7 @@ def encode_delta(
 
     Without a variant, the upstream encoder: failures shipped whenever non-empty.
     """
-    shipped_failures = (variant or _DEFAULT_ENCODER).shipped_failures
+    shipped_failures = (variant if variant is not None else _DEFAULT_ENCODER).shipped_failures
     encoded: list[EncodedConnection] = []
     closed = 0
     by_errno: Counter[int] = Counter()

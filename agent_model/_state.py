@@ -10,9 +10,10 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
-from typing import TYPE_CHECKING, overload
+from typing import overload
 
 from agent_model._connection import ConnectionStats
+from agent_model._encoder import Payload, encode_delta
 from agent_model._stats import ZERO_COUNTERS, StatCounters
 from agent_model._telemetry import (
     STATS_UNDERFLOWS,
@@ -21,9 +22,6 @@ from agent_model._telemetry import (
     warn_line,
 )
 from agent_model._variants import AgentVariant, VariantSpec, baseline_hook, resolve_agent_variant
-
-if TYPE_CHECKING:
-    from agent_model._encoder import Payload
 
 __all__ = ["CLIENT_EXPIRY", "Delta", "NetworkState"]
 
@@ -83,8 +81,6 @@ class Delta(Sequence[ConnectionStats]):
 
     def encode(self) -> Payload:
         """The payload of this poll, through the variant's encoder."""
-        from agent_model._encoder import encode_delta
-
         return encode_delta(self.conns, self._variant, client_id=self.client_id, time=self.time)
 
 

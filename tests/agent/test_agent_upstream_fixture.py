@@ -113,3 +113,11 @@ def test_the_api_of_the_issue() -> None:
     assert ns.telemetry["windows_lingering_flows"] == 0
     # the connection passed in is not modified by the poll
     assert conn.last == StatCounters()
+
+
+def test_the_package_docstring_example_runs() -> None:
+    import doctest
+
+    import agent_model
+
+    assert doctest.testmod(agent_model).failed == 0
