@@ -21,6 +21,7 @@ from .execution import (
     parse_schedule,
     replay,
     run,
+    run_batch,
     save_trace,
 )
 from .scenario import (
@@ -42,5 +43,6 @@ __all__ = [
     "Actor", "AgentStep", "Classify", "Delete", "Expire", "Flow", "FlowRecord", "FlowraceError",
     "GroundTruth", "LatePacket", "Outcome", "Poll", "PollRead", "ProposalBuildError", "Restart",
     "Scenario", "ScheduleError", "Step", "StressResult", "Variant", "Violation", "builtin_names",
-    "load_trace", "load_variant", "parse_schedule", "replay", "run", "save_trace", "stress",
+    "load_trace", "load_variant", "parse_schedule", "replay", "run", "run_batch", "save_trace",
+    "stress",
 ]

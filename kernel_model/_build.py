@@ -53,8 +53,18 @@ def compile_flags(extra: list[str] | None = None) -> list[str]:
     return flags + (extra or [])
 
 
-def make_ffi(variant_c: Path, module_name: str, extra_flags: list[str] | None = None) -> FFI:
+def make_ffi(
+    variant_c: Path,
+    module_name: str,
+    extra_flags: list[str] | None = None,
+    relative_to: Path | None = None,
+) -> FFI:
+    """A builder for `variant_c` linked with the engine and core. setuptools wants
+    source paths relative to setup.py (`relative_to`); a cache build takes absolute ones."""
     csrc = csrc_dir()
+    if relative_to is not None:
+        csrc = Path(os.path.relpath(csrc, relative_to))
+        variant_c = Path(os.path.relpath(variant_c, relative_to))
     ffi = FFI()
     ffi.cdef(cdef_text(csrc))
     ldflags = os.environ.get("FLOWRACE_LDFLAGS", "").split()
@@ -76,4 +86,6 @@ def builtin_variant_files() -> list[Path]:
 
 if __name__ == "__cffi__":  # executed by cffi's setuptools hook (setup.py)
     for _path in builtin_variant_files():
-        globals()["ffi_" + _path.stem] = make_ffi(_path, variant_module_name(_path.stem))
+        globals()["ffi_" + _path.stem] = make_ffi(
+            _path, variant_module_name(_path.stem), relative_to=HERE.parent
+        )

@@ -18,17 +18,18 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from .errors import FlowraceError, ScheduleError
 from .scenario import (
+    IRQLS,
     PACKETS,
     Classify,
     CompiledScenario,
     Expire,
-    IRQLS,
     LatePacket,
     Poll,
     Restart,
@@ -357,7 +358,9 @@ def _run_spec(variant: Variant, compiled: CompiledScenario, cfg: RunConfig):
     run = ffi.new("FR_RUN_SPEC *")
     keep: list[Any] = [run]
     if cfg.strategy not in STRATEGIES:
-        raise FlowraceError(f"unknown strategy {cfg.strategy!r}; strategies: {', '.join(STRATEGIES)}")
+        raise FlowraceError(
+            f"unknown strategy {cfg.strategy!r}; strategies: {', '.join(STRATEGIES)}"
+        )
     run.strategy = STRATEGIES[cfg.strategy]
     run.seed = (cfg.seed or 0) & 0xFFFFFFFFFFFFFFFF
     if cfg.schedule:
@@ -549,11 +552,14 @@ def run(
 ) -> Outcome:
     """Run one controlled execution and return its outcome.
 
-    Give exactly one of: `schedule` (a SPEC string), `seed` (seeded random choices, or
+    Give exactly one of: `schedule` (a SPEC string, or a name the scenario gives one,
+    such as "leak"), `seed` (seeded random choices, or
     PCT with ``strategy="pct"``), `order` (event ids, the identical-interleaving mode), or
     `callback` (``fn(step, enabled_actor_indices, current) -> actor index``)."""
     variant = driver if isinstance(driver, Variant) else load_variant(driver)
     compiled = scenario if isinstance(scenario, CompiledScenario) else scenario.compile()
+    if schedule is not None and schedule in compiled.scenario.notes:
+        schedule = compiled.scenario.notes[schedule]  # a named schedule, e.g. "leak"
     if strategy is None:
         if callback is not None:
             strategy = "callback"
@@ -581,6 +587,9 @@ def run(
     del keep
     if rc != 0:
         text = variant.ffi.string(variant.lib.fr_error_text()).decode()
+        names = actor_names(compiled)
+        text = re.sub(r"actor (\d+)", lambda m: names[int(m.group(1))]
+                      if int(m.group(1)) < len(names) else m.group(0), text)
         if rc in (1, 3):
             raise ScheduleError(text)
         raise FlowraceError(text or f"the engine failed (code {rc})")
@@ -624,7 +633,9 @@ def load_trace(path: str | Path) -> dict[str, Any]:
         raise FlowraceError(f"{path} is not a flowrace trace (no \"format\": \"{TRACE_FORMAT}\")")
     for key, typ in (("driver", str), ("scenario", str), ("schedule", str)):
         if not isinstance(doc.get(key), typ):
-            raise FlowraceError(f"{path}: malformed trace, field {key!r} missing or not a {typ.__name__}")
+            raise FlowraceError(
+                f"{path}: malformed trace, field {key!r} missing or not a {typ.__name__}"
+            )
     return doc
 
 
@@ -639,3 +650,48 @@ def replay(doc: dict[str, Any], scenario: Scenario) -> Outcome:
     if sha and sha != variant.sha256:
         outcome.__dict__["warning"] = "the driver's source changed since this trace was saved"
     return outcome
+
+
+@dataclass
+class BatchResult:
+    """Many seeded executions run inside C: counts only (re-run a seed to see it)."""
+
+    driver: str
+    scenario: str
+    strategy: str
+    first_seed: int
+    executions: int
+    violating: int
+    steps: int
+    by_kind: dict[str, int]
+    first_seed_by_kind: dict[str, int]
+
+
+def run_batch(
+    driver: str | Variant,
+    scenario: Scenario | CompiledScenario,
+    executions: int,
+    *,
+    first_seed: int = 1,
+    strategy: str = "random",
+    pct_depth: int = 2,
+    pct_steps: int = 0,
+    max_steps: int = 20000,
+) -> BatchResult:
+    """Run `executions` seeded executions (seeds first_seed, first_seed+1, ...) in one C call."""
+    if strategy not in ("random", "pct"):
+        raise FlowraceError("a batch runs the 'random' or 'pct' strategy")
+    variant = driver if isinstance(driver, Variant) else load_variant(driver)
+    compiled = scenario if isinstance(scenario, CompiledScenario) else scenario.compile()
+    spec = _scenario_spec(variant, compiled)[0]
+    cfg = RunConfig(strategy, first_seed, None, None, pct_depth, pct_steps, max_steps, True)
+    run_c, keep = _run_spec(variant, compiled, cfg)
+    out = variant.ffi.new("FR_BATCH_RESULT *")
+    rc = variant.lib.fr_run_batch(spec, run_c, first_seed, executions, out)
+    del keep
+    if rc != 0:
+        raise FlowraceError(variant.ffi.string(variant.lib.fr_error_text()).decode())
+    by_kind = {VIOLATION_KINDS[k]: out.by_kind[k] for k in VIOLATION_KINDS if out.by_kind[k]}
+    first = {VIOLATION_KINDS[k]: out.first_seed[k] for k in VIOLATION_KINDS if out.by_kind[k]}
+    return BatchResult(variant.name, compiled.scenario.name, strategy, first_seed,
+                       out.executions, out.violating, out.steps, by_kind, first)

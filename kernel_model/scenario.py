@@ -18,8 +18,8 @@ Environment rules the harness enforces (DESIGN.md):
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Iterable
 
 import networkx as nx
 
@@ -171,7 +171,7 @@ class Event:
 class CompiledScenario:
     """A scenario flattened into what the C harness runs, plus its event DAG."""
 
-    scenario: "Scenario"
+    scenario: Scenario
     ops: list[tuple[int, Op, str]]  # (actor index, op, op name) in actor order
     actor_ranges: list[tuple[int, int]]
     events: list[Event]
@@ -193,7 +193,7 @@ class CompiledScenario:
         g = nx.DiGraph()
         for ev in self.events:
             g.add_node(ev.id, label=ev.label, actor=ev.actor)
-        for ev, nxt in zip(self.events, self.events[1:]):
+        for ev, nxt in zip(self.events, self.events[1:], strict=False):
             if ev.actor == nxt.actor:
                 g.add_edge(ev.id, nxt.id)
         for k, deps in enumerate(self.after):
@@ -291,14 +291,14 @@ class Scenario:
             return op_events[k] + (1 if isinstance(op, (Classify, LatePacket)) else 0)
 
         after: list[list[int]] = [[] for _ in ops]
-        for k, (a, op, name) in enumerate(ops):
+        for k, (_, op, name) in enumerate(ops):
             for dep in op.after:
                 if dep not in names:
                     raise FlowraceError(f"{name}: waits for unknown operation {dep!r}")
                 after[k].append(last_event(names[dep]))
         # the environment's causality: a classify through an association comes
         # before that association's delete (and ends before it when WFP defers)
-        for k, (a, op, name) in enumerate(ops):
+        for k, (a, op, _) in enumerate(ops):
             if not isinstance(op, Classify):
                 continue
             for j, (b, other, _) in enumerate(ops):

@@ -10,6 +10,7 @@
 #include "fr_engine.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -29,7 +30,8 @@ typedef struct stress_state {
     /* handles whose deletes are running now: late packets aim there */
     volatile uint64_t hot[HOT_SLOTS];
     volatile int hot_next;
-    volatile int classify_done;
+    volatile int inflight;      /* connections created whose deletes have not all run */
+    int max_inflight;
     volatile int all_done;
     int64_t operations;
     double t0;
@@ -79,11 +81,17 @@ static void *classify_thread(void *p)
     for (int i = ta->index; i < spec->connections; i += spec->classify_threads) {
         FR_FLOW_SPEC fs;
         flow_spec(i, &fs);
+        /* A bounded number of live connections, as on a real host: the open
+         * table fills only with flows that linger. */
+        while (__atomic_load_n(&st->inflight, __ATOMIC_ACQUIRE) >= st->max_inflight &&
+               !fr_stress_aborted())
+            sched_yield();
         fr_stress_op_begin(DISPATCH_LEVEL);
         PFLOW_CONTEXT flow = FlowCoreCreate(&fs, (ULONG)i);
         count_op(st);
         if (!flow)
             continue; /* dropped: openFlows is full */
+        __atomic_add_fetch(&st->inflight, 1, __ATOMIC_ACQ_REL);
         st->flows[i] = flow;
         for (int k = 0; k < spec->data_packets; k++) {
             fr_stress_op_begin(DISPATCH_LEVEL);
@@ -125,6 +133,7 @@ static void *delete_thread(void *p)
             __atomic_add_fetch(&st->deletes_done[i], 1, __ATOMIC_RELEASE);
             count_op(st);
         }
+        __atomic_sub_fetch(&st->inflight, 1, __ATOMIC_ACQ_REL);
     }
     return NULL;
 }
@@ -216,6 +225,7 @@ int fr_stress(const FR_STRESS_SPEC *spec, FR_STRESS_RESULT *out)
         return FR_ERR_RESOURCES;
     st->spec = spec;
     st->out = out;
+    st->max_inflight = 64 * spec->classify_threads;
     st->flows = calloc((size_t)spec->connections, sizeof(PFLOW_CONTEXT));
     st->deletes_done = calloc((size_t)spec->connections, sizeof(int));
     st->queue = calloc((size_t)spec->connections, sizeof(int));

@@ -107,6 +107,7 @@ static int g_abort;
 static int g_error;
 static char g_errtext[256];
 static uint64_t g_rng;
+static int g_main_irql; /* IRQL of code run outside any actor (setup, checks) */
 
 /* strategy state */
 static int g_seg, g_seg_done, g_order_pos, g_pct_cps[16], g_pct_ncps;
@@ -491,7 +492,7 @@ int fr_irql_get(void)
 {
     if (fr_mode == FR_MODE_STRESS)
         return t_irql;
-    return g_cur ? g_cur->irql : 0;
+    return g_cur ? g_cur->irql : g_main_irql;
 }
 
 void fr_irql_set(int irql)
@@ -501,8 +502,10 @@ void fr_irql_set(int irql)
         return;
     }
     fr_actor *a = g_cur;
-    if (!a)
+    if (!a) {
+        g_main_irql = irql;
         return;
+    }
     a->irql = irql;
     if (irql >= 2)
         g_cpu_owner[a->cpu] = a->index;

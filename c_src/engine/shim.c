@@ -323,10 +323,6 @@ BOOLEAN IsListEmpty(const LIST_ENTRY *ListHead)
 static void link_between(PLIST_ENTRY Prev, PLIST_ENTRY Next, PLIST_ENTRY Entry)
 {
     fr_check_access(Entry);
-    if (entry_is_linked(Entry))
-        fr_report(FR_V_DOUBLE_MOVE, fr_pool_flow_of(Entry),
-                  "list entry of flow %d inserted while still linked (list corruption)",
-                  fr_pool_flow_of(Entry));
     Entry->Flink = Next;
     Entry->Blink = Prev;
     Prev->Flink = Entry;

@@ -1,0 +1,154 @@
+"""The `flowrace` command line.
+
+Exit codes: 0 nothing found, 1 a check fired (a finding), 2 bad input (one line on
+stderr, never a traceback).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+
+import click
+from rich.console import Console
+
+from kernel_model import (
+    FlowraceError,
+    ProposalBuildError,
+    builtin_names,
+    load_trace,
+    load_variant,
+    replay,
+    run,
+    save_trace,
+    stress,
+)
+from kernel_model.timeline import print_outcome
+
+from .scenarios import get_scenario, scenario_names
+
+
+def _fail(message: str) -> None:
+    click.echo(f"flowrace: error: {message}", err=True)
+    sys.exit(2)
+
+
+def user_errors(fn):
+    """Turn a user's mistake into one line on stderr and exit code 2."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except ProposalBuildError as exc:
+            click.echo(f"flowrace: error: {exc.source} does not compile", err=True)
+            click.echo(exc.output, err=True)
+            sys.exit(2)
+        except FlowraceError as exc:
+            _fail(str(exc))
+
+    return wrapper
+
+
+def _emit_json(doc) -> None:
+    click.echo(json.dumps(doc, indent=2))
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="flowrace")
+def main() -> None:
+    """flowrace: explore, replay and stress the flow-lifecycle race of a Windows network
+    driver, and compare driver fixes with the agent-side workaround."""
+
+
+@main.command("list")
+def list_cmd() -> None:
+    """List the built-in driver variants and scenarios."""
+    click.echo("drivers:   " + " ".join(builtin_names()))
+    click.echo("scenarios: " + " ".join(scenario_names()))
+
+
+@main.command("run")
+@click.option("--driver", required=True, help="built-in variant name, or a path to a .c proposal")
+@click.option("--scenario", "scenario_name", required=True, help="scenario name (flowrace list)")
+@click.option("--schedule", help="schedule SPEC (A, A*N, A*, A@LABEL) or a scenario's named "
+              "schedule, e.g. 'leak' or 'clean'")
+@click.option("--seed", type=int, help="seeded random schedule")
+@click.option("--json", "as_json", is_flag=True, help="print one JSON object")
+@click.option("--save-trace", "save_to", type=click.Path(dir_okay=False),
+              help="write the trace here")
+@user_errors
+def run_cmd(driver, scenario_name, schedule, seed, as_json, save_to):
+    """Run one controlled execution. Exit 0 when no check fired, 1 when one did."""
+    if (schedule is None) == (seed is None):
+        _fail("give exactly one of --schedule SPEC or --seed N")
+    scenario = get_scenario(scenario_name)
+    variant = load_variant(driver)
+    outcome = run(variant, scenario, schedule=schedule, seed=seed)
+    if save_to:
+        save_trace(outcome, save_to)
+    if as_json:
+        _emit_json(outcome.to_json())
+    else:
+        print_outcome(outcome, Console())
+        if save_to:
+            click.echo(f"  trace saved to {save_to}")
+    sys.exit(1 if outcome.violations else 0)
+
+
+@main.command("replay")
+@click.argument("trace", type=click.Path(dir_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="print one JSON object")
+@user_errors
+def replay_cmd(trace, as_json):
+    """Re-run a saved trace exactly (the same output as the run that saved it)."""
+    doc = load_trace(trace)
+    outcome = replay(doc, get_scenario(doc["scenario"]))
+    expected = set(doc.get("violations", []))
+    if as_json:
+        _emit_json(outcome.to_json())
+    else:
+        print_outcome(outcome, Console())
+    if expected and expected != outcome.kinds:
+        click.echo(
+            f"flowrace: warning: the trace recorded {sorted(expected)}, the replay found "
+            f"{sorted(outcome.kinds)} (did the driver change?)", err=True)
+    sys.exit(1 if outcome.violations else 0)
+
+
+@main.command("stress")
+@click.option("--driver", required=True, help="built-in variant name, or a path to a .c proposal")
+@click.option("--connections", type=click.IntRange(1, 10_000_000), default=10000, show_default=True)
+@click.option("--threads", type=click.IntRange(1, 256), default=8, show_default=True,
+              help="classify threads")
+@click.option("--seed", type=int, default=1, show_default=True)
+@click.option("--noise", type=click.IntRange(0, 1000), default=200, show_default=True,
+              help="per-mille chance of a yield or delay at each scheduling point")
+@click.option("--capacity", type=click.IntRange(1, 10_000_000), default=32767, show_default=True,
+              help="openFlows capacity")
+@click.option("--json", "as_json", is_flag=True, help="print one JSON object")
+@user_errors
+def stress_cmd(driver, connections, threads, seed, noise, capacity, as_json):
+    """Run RST-terminated connections on real OS threads and count lingering flows."""
+    result = stress(driver, connections, threads, seed, noise_permille=noise,
+                    open_capacity=capacity)
+    if as_json:
+        _emit_json(result.to_json())
+    else:
+        console = Console()
+        console.print(f"[bold]{result.driver}[/]: {result.connections} connections, "
+                      f"{result.threads} classify threads, seed {result.seed}")
+        style = "bold red" if result.lingering else "bold green"
+        console.print(f"  lingering flows: [{style}]{result.lingering}[/]   open at end: "
+                      f"{result.open_at_end}   peak open: {result.open_peak}   dropped (table "
+                      f"full): {result.stats['flows_dropped_table_full']}")
+        console.print(f"  {result.operations} operations in {result.seconds:.2f} s "
+                      f"({result.ops_per_second:,.0f} ops/s)")
+        for v in result.violations:
+            console.print(f"  [bold red]✗ {v.kind}[/]: {v.detail}")
+    sys.exit(1 if result.violations else 0)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,18 @@
+/* The drain frees the flow twice. */
+#include "faulty_base.h"
+
+VOID FlowVariantClassifyDereference(PFLOW_CONTEXT Flow) { Release(Flow); }
+
+VOID FlowVariantDeleteNotify(PFLOW_CONTEXT Flow, ULONG Association)
+{
+    UNREFERENCED_PARAMETER(Association);
+    if (InterlockedDecrement(&Flow->AssocCount) == 0)
+        FlowTableMoveToClosed(Flow);
+    Release(Flow);
+}
+
+VOID FlowVariantClosedDrained(PFLOW_CONTEXT Flow)
+{
+    FlowFree(Flow);
+    FlowFree(Flow);
+}

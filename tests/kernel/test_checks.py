@@ -1,0 +1,58 @@
+"""Every check fires on a purpose-built faulty variant, and stays silent on the clean path."""
+
+import pytest
+
+from kernel_model import run
+
+# (test variant, schedule on lingering-rst, the one kind it must report)
+FAULTS = [
+    # the late packet holds the flow while it is moved and drained (freed)
+    ("faulty_uaf", "cpu0@late0.ref,cpu1*,agent@agent.poll0,cpu0*", "use_after_free"),
+    ("faulty_double_free", "clean", "double_free"),
+    ("faulty_double_move", "clean", "double_move"),
+    ("faulty_underflow", "clean", "refcount_underflow"),
+    ("faulty_freed_linked", "clean", "freed_while_linked"),
+    ("faulty_livelock", "clean", "livelock"),
+    ("faulty_self_deadlock", "clean", "deadlock"),
+    ("faulty_lock_order", "clean", "deadlock"),
+]
+
+
+@pytest.mark.parametrize("stem,schedule,kind", FAULTS, ids=[f[0] for f in FAULTS])
+def test_check_fires_on_its_fault(test_variant, lingering, stem, schedule, kind):
+    out = run(test_variant(stem), lingering, schedule=schedule)
+    assert kind in out.kinds, out.violations
+    first = next(v for v in out.violations if v.kind == kind)
+    assert first.step >= 0 and first.actor, "a finding names its step and actor"
+    assert first.detail
+
+
+def test_leak_fires_on_the_original_race(lingering):
+    out = run("original", lingering, schedule="leak")
+    assert out.kinds == {"leak"}
+    (leak,) = out.violations
+    assert leak.flow == 0 and "openFlows" in leak.detail
+
+
+@pytest.mark.parametrize("driver", ["original", "shim_probe"])
+def test_clean_path_is_silent(test_variant, lingering, driver):
+    variant = test_variant(driver) if driver == "shim_probe" else driver
+    out = run(variant, lingering, schedule="clean")
+    assert out.violations == []
+    assert out.flows[0]["freed"] and out.flows[0]["where"] == "none"
+    assert out.stats["closed_table_removes"] == 1
+
+
+def test_uaf_is_reported_where_it_happens(test_variant, lingering):
+    out = run(test_variant("faulty_uaf"), lingering,
+              schedule="cpu0@late0.ref,cpu1*,agent@agent.poll0,cpu0*")
+    uaf = next(v for v in out.violations if v.kind == "use_after_free")
+    assert uaf.actor == "cpu0"
+    step = out.steps[uaf.step]
+    assert step.actor == "cpu0" and step.obj == "flow0.RefCount"
+
+
+def test_livelock_names_the_spinning_cpu(test_variant, lingering):
+    out = run(test_variant("faulty_livelock"), lingering, schedule="clean")
+    (v,) = [v for v in out.violations if v.kind == "livelock"]
+    assert v.actor == "cpu1" and "spins" in v.detail
