@@ -282,6 +282,7 @@ int fr_run(const FR_SCENARIO_SPEC *scenario, const FR_RUN_SPEC *run);
 int fr_run_batch(const FR_SCENARIO_SPEC *scenario, const FR_RUN_SPEC *run, uint64_t first_seed,
                  int executions, FR_BATCH_RESULT *out);
 const char *fr_error_text(void);
+const char *fr_build_id(void);
 
 int fr_steps(void);
 void fr_step(int i, FR_STEP *out);

@@ -7,6 +7,7 @@ Each module links the same engine, shim and driver core with one variant file.
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 
@@ -53,6 +54,28 @@ def compile_flags(extra: list[str] | None = None) -> list[str]:
     return flags + (extra or [])
 
 
+HEADERS = (
+    "fr_api.h",
+    "shim/wdm_shim.h",
+    "core/flowdata.h",
+    "core/flowcore.h",
+    "engine/fr_engine.h",
+    "engine/fr_ctx.h",
+)
+
+
+def source_digest(variant_c: Path, extra_flags: list[str] | None = None) -> str:
+    """What a compiled module was built from: the variant, the engine, core and flags.
+    A module whose digest differs from the sources on disk is stale."""
+    csrc = csrc_dir()
+    key = hashlib.sha256()
+    key.update(Path(variant_c).read_bytes())
+    for rel in (*CORE_SOURCES, *HEADERS):
+        key.update((csrc / rel).read_bytes())
+    key.update(" ".join(compile_flags(extra_flags)).encode())
+    return key.hexdigest()[:16]
+
+
 def make_ffi(
     variant_c: Path,
     module_name: str,
@@ -61,6 +84,7 @@ def make_ffi(
 ) -> FFI:
     """A builder for `variant_c` linked with the engine and core. setuptools wants
     source paths relative to setup.py (`relative_to`); a cache build takes absolute ones."""
+    digest = source_digest(variant_c, extra_flags)
     csrc = csrc_dir()
     if relative_to is not None:
         csrc = Path(os.path.relpath(csrc, relative_to))
@@ -75,6 +99,7 @@ def make_ffi(
         include_dirs=[str(csrc), str(csrc / "shim"), str(csrc / "core"), str(csrc / "engine")],
         extra_compile_args=compile_flags(extra_flags),
         extra_link_args=ldflags,
+        define_macros=[("FR_BUILD_ID", f'"{digest}"')],
         libraries=["pthread"],
     )
     return ffi

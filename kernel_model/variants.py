@@ -74,14 +74,7 @@ def _import_from(path: Path, module_name: str):
 
 def _compile(source: Path, module_name: str, extra_flags: list[str] | None = None):
     """Compile `source` with the engine and core into the cache; return the module."""
-    key = hashlib.sha256()
-    key.update(source.read_bytes())
-    csrc = _build.csrc_dir()
-    for rel in (*_build.CORE_SOURCES, "fr_api.h", "shim/wdm_shim.h", "core/flowdata.h",
-                "core/flowcore.h", "engine/fr_engine.h", "engine/fr_ctx.h"):
-        key.update((csrc / rel).read_bytes())
-    key.update(" ".join(_build.compile_flags(extra_flags)).encode())
-    digest = key.hexdigest()[:16]
+    digest = _build.source_digest(source, extra_flags)
     stem = re.sub(r"\W", "_", module_name.rsplit(".", 1)[-1])
     mod_name = f"_fr_{stem}_{digest}"
     out_dir = cache_dir() / "modules"
@@ -134,8 +127,11 @@ def load_variant(name_or_path: str | os.PathLike) -> Variant:
         source = _build.csrc_dir() / "variants" / f"{_name_to_stem(key)}.c"
         try:
             module = importlib.import_module(_build.variant_module_name(_name_to_stem(key)))
-        except ImportError:
-            # A source checkout that was not installed: build into the cache.
+            built_from = module.ffi.string(module.lib.fr_build_id()).decode()
+        except (ImportError, AttributeError):
+            module, built_from = None, ""
+        if module is None or built_from != _build.source_digest(source):
+            # Not installed, or the C sources changed since: build into the cache.
             module = _compile(source, key)
         variant = Variant(key, source, module.ffi, module.lib, True, _sha(source))
     _register_callback(variant)

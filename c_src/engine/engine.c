@@ -187,6 +187,12 @@ int fr_current_actor(void)
 
 const char *fr_error_text(void) { return g_errtext; }
 
+#ifndef FR_BUILD_ID
+#define FR_BUILD_ID "unknown"
+#endif
+/* The digest of the sources this module was built from (kernel_model._build). */
+const char *fr_build_id(void) { return FR_BUILD_ID; }
+
 static void set_error(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void set_error(int code, const char *fmt, ...)
 {
