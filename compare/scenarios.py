@@ -4,7 +4,16 @@ own the same way and register them with `register_scenario`."""
 from __future__ import annotations
 
 from kernel_model.errors import FlowraceError
-from kernel_model.scenario import Actor, Classify, Delete, Flow, LatePacket, Poll, Scenario
+from kernel_model.scenario import (
+    Actor,
+    Classify,
+    Delete,
+    Flow,
+    LatePacket,
+    Poll,
+    Restart,
+    Scenario,
+)
 
 CAFEBABE = 0xCAFEBABE
 
@@ -51,4 +60,124 @@ LINGERING_RST = register_scenario(Scenario(
         # CPU0 is done before the deletes start: the last delete sees 2 and moves.
         "clean": "cpu0*,cpu1*",
     },
+))
+
+
+LATE_PACKETS = register_scenario(Scenario(
+    name="late-packets",
+    description=(
+        "lingering-rst with packets that keep arriving after the RST: two late data packets "
+        "find the flow by handle, so a lingering flow's counters keep moving between polls "
+        "and the agent before the workaround ships its failure again on every such poll."
+    ),
+    flows=[Flow(cookie=CAFEBABE)],
+    actors=[
+        Actor("cpu0", 0, [Classify(0, "rst-recv", bytes=60, inbound=True, assoc=0),
+                          LatePacket(0, "data", bytes=200),
+                          LatePacket(0, "data", bytes=300)]),
+        Actor("cpu1", 1, [Delete(0, a) for a in range(4)]),
+        Actor("agent", 2, [Poll("c1") for _ in range(3)]),
+    ],
+    notes={
+        # leak through late0, report once, then late1 moves the counters before poll1
+        "climb": "cpu0@late0.ref,cpu1*,cpu0@late0.release,agent@agent.poll0,cpu0*,agent*",
+        "clean": "cpu0*,cpu1*",
+    },
+))
+
+CLEAN_CLOSE = register_scenario(Scenario(
+    name="clean-close",
+    description=(
+        "A connection that ends with a FIN: data, then the FIN, both through an "
+        "association; the four delete notifications; two polls. Nothing failed, and the close "
+        "must be neither lost nor suppressed."
+    ),
+    flows=[Flow(cookie=0xC105ED)],
+    actors=[
+        Actor("cpu0", 0, [Classify(0, "data", bytes=1500, assoc=0),
+                          Classify(0, "fin", bytes=60, assoc=1)]),
+        Actor("cpu1", 1, [Delete(0, a) for a in range(4)]),
+        Actor("agent", 2, [Poll("c1") for _ in range(2)]),
+    ],
+    notes={"clean": "cpu0*,cpu1*"},
+))
+
+
+def rst_storm(flows: int = 4, cpus: int = 2, polls: int = 2) -> Scenario:
+    """N RST-terminated connections over `cpus` classify CPUs and `cpus` delete CPUs, as in
+    the upstream reproduction (many concurrent RST connections): each connection gets its
+    RST through an association, then a late packet by handle, while another CPU runs its
+    delete notifications."""
+    classify: list[list] = [[] for _ in range(cpus)]
+    deletes: list[list] = [[] for _ in range(cpus)]
+    for f in range(flows):
+        classify[f % cpus] += [Classify(f, "rst-recv", bytes=60, inbound=True, assoc=0),
+                               LatePacket(f, "data", bytes=100)]
+        deletes[(f // cpus) % cpus] += [Delete(f, a) for a in range(4)]
+    actors = [Actor(f"cpu{c}", c, classify[c]) for c in range(cpus)]
+    actors += [Actor(f"cpu{cpus + c}", cpus + c, deletes[c]) for c in range(cpus) if deletes[c]]
+    actors.append(Actor("agent", 2 * cpus, [Poll("c1") for _ in range(polls)]))
+    return Scenario(
+        name="rst-storm" if (flows, cpus, polls) == (4, 2, 2) else f"rst-storm-{flows}x{cpus}",
+        description=f"{flows} RST-terminated connections over {cpus} classify CPUs and {cpus} "
+                    "delete CPUs, with late packets by handle; the agent polls "
+                    f"{polls} times.",
+        flows=[Flow(cookie=0x5700 + f, handle=f + 1, local=("10.0.0.2", 40000 + f))
+               for f in range(flows)],
+        actors=actors,
+        buckets=16,
+    )
+
+
+RST_STORM = register_scenario(rst_storm())
+
+PREEMPTED_HOLDER = register_scenario(Scenario(
+    name="preempted-holder",
+    description=(
+        "The reference holder cannot run while the delete notifications do: a PASSIVE-level "
+        "worker on CPU1 looks the flow up by handle and holds it, and the delete DPC lands "
+        "on the same CPU1 and preempts it. A fix that spins until the holder lets go hangs "
+        "here (bugcheck 0x133 in the field)."
+    ),
+    flows=[Flow(cookie=CAFEBABE)],
+    actors=[
+        Actor("cpu0", 0, [Classify(0, "rst-recv", bytes=60, inbound=True, assoc=0)]),
+        Actor("worker1", 1, [LatePacket(0, "data", bytes=200, irql="passive")]),
+        Actor("dpc1", 1, [Delete(0, a) for a in range(4)]),
+        Actor("agent", 2, [Poll("c1") for _ in range(2)]),
+    ],
+    notes={"leak": "cpu0*,worker1@worker1.late0.ref,dpc1*"},
+))
+
+CLIENT_RESTART = register_scenario(Scenario(
+    name="client-restart",
+    description=(
+        "A flow lingers and the agent restarts (every client and baseline is lost) between "
+        "polls: the restarted client sees the lingering flow for the first time again, with "
+        "its close and its failure — the workaround's known limit."
+    ),
+    flows=[Flow(cookie=CAFEBABE)],
+    actors=[
+        Actor("cpu0", 0, [Classify(0, "rst-recv", bytes=60, inbound=True, assoc=0),
+                          LatePacket(0, "data", bytes=200)]),
+        Actor("cpu1", 1, [Delete(0, a) for a in range(4)]),
+        Actor("agent", 2, [Poll("c1"), Restart("c1"), Poll("c1")]),
+    ],
+    notes={"leak": "cpu0@late0.ref,cpu1*"},
+))
+
+TWO_CLIENTS = register_scenario(Scenario(
+    name="two-clients",
+    description=(
+        "lingering-rst with two agent clients polling in turn: closed connections go to "
+        "every client's buffer, and each client sees the flow's first poll once."
+    ),
+    flows=[Flow(cookie=CAFEBABE)],
+    actors=[
+        Actor("cpu0", 0, [Classify(0, "rst-recv", bytes=60, inbound=True, assoc=0),
+                          LatePacket(0, "data", bytes=200)]),
+        Actor("cpu1", 1, [Delete(0, a) for a in range(4)]),
+        Actor("agent", 2, [Poll("c1"), Poll("c2"), Poll("c1"), Poll("c2")]),
+    ],
+    notes={"leak": "cpu0@late0.ref,cpu1*", "clean": "cpu0*,cpu1*"},
 ))

@@ -218,7 +218,14 @@ VOID FlowCoreClassify(PFLOW_CONTEXT Flow, int Packet, int Bytes, int Inbound, in
 
 VOID FlowCoreLatePacket(UINT64 FlowHandle, int Packet, int Bytes, int Inbound, int64_t Timestamp)
 {
+    /* The lookup runs at DISPATCH_LEVEL; a PASSIVE-level caller (a worker)
+     * raises for it and holds its reference at PASSIVE afterwards. */
+    KIRQL oldIrql = KeGetCurrentIrql();
+    if (oldIrql < DISPATCH_LEVEL)
+        KeRaiseIrql(DISPATCH_LEVEL, &oldIrql);
     PFLOW_CONTEXT flow = FlowVariantLookupReference(FlowHandle);
+    if (oldIrql < DISPATCH_LEVEL)
+        KeLowerIrql(oldIrql);
     if (!flow) {
         STAT_ADD(num_packets_after_flow_closed, 1);
         fr_event_advance();

@@ -300,6 +300,16 @@ VOID KeReleaseInStackQueuedSpinLockFromDpcLevel(PKLOCK_QUEUE_HANDLE LockHandle)
 
 KIRQL KeGetCurrentIrql(VOID) { return (KIRQL)fr_irql_get(); }
 
+/* Raising to DISPATCH_LEVEL takes the CPU: nothing else runs on it until the
+ * IRQL drops again (the engine's CPU ownership). */
+VOID KfRaiseIrql(KIRQL NewIrql, PKIRQL OldIrql)
+{
+    *OldIrql = (KIRQL)fr_irql_get();
+    fr_irql_set(NewIrql);
+}
+
+VOID KeLowerIrql(KIRQL NewIrql) { fr_irql_set(NewIrql); }
+
 /* ---- lists -------------------------------------------------------------------- */
 static int entry_is_linked(const LIST_ENTRY *Entry)
 {

@@ -126,6 +126,9 @@ VOID KeAcquireInStackQueuedSpinLockAtDpcLevel(PKSPIN_LOCK SpinLock,
                                               PKLOCK_QUEUE_HANDLE LockHandle);
 VOID KeReleaseInStackQueuedSpinLockFromDpcLevel(PKLOCK_QUEUE_HANDLE LockHandle);
 KIRQL KeGetCurrentIrql(VOID);
+VOID KfRaiseIrql(KIRQL NewIrql, PKIRQL OldIrql);
+#define KeRaiseIrql(NewIrql, OldIrql) KfRaiseIrql((NewIrql), (OldIrql))
+VOID KeLowerIrql(KIRQL NewIrql);
 
 /* ---- doubly linked lists ------------------------------------------------ */
 typedef struct _LIST_ENTRY {
