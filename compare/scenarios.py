@@ -106,14 +106,16 @@ CLEAN_CLOSE = register_scenario(Scenario(
 def rst_storm(flows: int = 4, cpus: int = 2, polls: int = 2) -> Scenario:
     """N RST-terminated connections over `cpus` classify CPUs and `cpus` delete CPUs, as in
     the upstream reproduction (many concurrent RST connections): each connection gets its
-    RST through an association, then a late packet by handle, while another CPU runs its
-    delete notifications."""
+    RST through an association, then a late packet by handle, while its delete
+    notifications run spread over the delete CPUs (WFP gives no order across
+    associations)."""
     classify: list[list] = [[] for _ in range(cpus)]
     deletes: list[list] = [[] for _ in range(cpus)]
     for f in range(flows):
         classify[f % cpus] += [Classify(f, "rst-recv", bytes=60, inbound=True, assoc=0),
                                LatePacket(f, "data", bytes=100)]
-        deletes[(f // cpus) % cpus] += [Delete(f, a) for a in range(4)]
+        for a in range(4):
+            deletes[(f + a) % cpus].append(Delete(f, a))
     actors = [Actor(f"cpu{c}", c, classify[c]) for c in range(cpus)]
     actors += [Actor(f"cpu{cpus + c}", cpus + c, deletes[c]) for c in range(cpus) if deletes[c]]
     actors.append(Actor("agent", 2 * cpus, [Poll("c1") for _ in range(polls)]))
@@ -130,6 +132,24 @@ def rst_storm(flows: int = 4, cpus: int = 2, polls: int = 2) -> Scenario:
 
 
 RST_STORM = register_scenario(rst_storm())
+
+SPLIT_DELETES = register_scenario(Scenario(
+    name="split-deletes",
+    description=(
+        "lingering-rst with the delete notifications on two CPUs (associations 0-1 on CPU1, "
+        "2-3 on CPU2): the last two can run at the same time, so a fix must decide who is "
+        "last from the value its interlocked call returns."
+    ),
+    flows=[Flow(cookie=CAFEBABE)],
+    actors=[
+        Actor("cpu0", 0, [Classify(0, "rst-recv", bytes=60, inbound=True, assoc=0),
+                          LatePacket(0, "data", bytes=200)]),
+        Actor("cpu1", 1, [Delete(0, 0), Delete(0, 1)]),
+        Actor("cpu2", 2, [Delete(0, 2), Delete(0, 3)]),
+        Actor("agent", 3, [Poll("c1") for _ in range(2)]),
+    ],
+    notes={"leak": "cpu0@late0.ref,cpu1*,cpu2*"},
+))
 
 PREEMPTED_HOLDER = register_scenario(Scenario(
     name="preempted-holder",

@@ -58,7 +58,10 @@ typedef struct fr_actor {
     int pending_op;
     const volatile void *pending_obj;
     int spin_wait;
-    uint64_t spin_snapshot;
+    uint64_t spin_snapshot; /* writes by others when the current spin iteration began */
+    uint64_t iter_seen;     /* writes by others at the first operation of this iteration */
+    int idle_spins;         /* spin iterations in a row that no other actor's write ended */
+    int iter_mark;          /* the next operation starts a new spin iteration */
     uint64_t writes;
     int spins;
     int n_held;
@@ -442,6 +445,10 @@ void fr_point(int op, const volatile void *obj)
         }
         fr_ctx_swap(&a->ctx, &g_main_ctx);
         a->spin_wait = 0;
+        if (a->iter_mark) {
+            a->iter_seen = g_writes - a->writes;
+            a->iter_mark = 0;
+        }
         return;
     }
     if (fr_mode == FR_MODE_STRESS)
@@ -468,8 +475,14 @@ void fr_note_spin(void)
         fr_actor *a = g_cur;
         if (!a)
             return;
+        /* Wait until another actor writes something this iteration has not
+         * seen: a write since the iteration's first operation re-enables us
+         * at once (the loop's check may have read the old value). */
+        if (g_writes - a->writes != a->iter_seen)
+            a->idle_spins = 0; /* someone else wrote during this iteration */
         a->spin_wait = 1;
-        a->spin_snapshot = g_writes - a->writes;
+        a->spin_snapshot = a->iter_seen;
+        a->iter_mark = 1;
         a->spins++;
         return;
     }
@@ -591,6 +604,8 @@ static const FR_OP_SPEC *actor_op(const fr_actor *a, int k)
 static void op_begin(fr_actor *a, int opi)
 {
     a->op_index = opi;
+    a->iter_seen = g_writes - a->writes; /* a spin's first iteration starts here */
+    a->iter_mark = 0;
     if (opi < 0) { /* the settle poll */
         a->event = g_sc->n_events;
         return;
@@ -829,6 +844,26 @@ static int pick(uint32_t mask, int current)
     }
 }
 
+/* Nobody can run but some actors spin: let them spin on (a bounded retry gives
+ * up after a few rounds). An actor whose spin nobody else can end for
+ * FR_SPIN_LIMIT rounds in a row is livelocked. Returns 1 if someone woke. */
+#define FR_SPIN_LIMIT 64
+static int wake_idle_spinners(void)
+{
+    int woke = 0;
+    for (int i = 0; i < g_nactors; i++) {
+        fr_actor *a = &g_actors[i];
+        if (a->status != A_READY || a->stuck || !a->spin_wait)
+            continue;
+        if (a->idle_spins >= FR_SPIN_LIMIT)
+            return 0;
+        a->idle_spins++;
+        a->spin_wait = 0;
+        woke = 1;
+    }
+    return woke;
+}
+
 static void diagnose_stop(void)
 {
     int spinner = -1, blocked = -1;
@@ -1004,6 +1039,8 @@ static int execute(const FR_SCENARIO_SPEC *sc, const FR_RUN_SPEC *run, uint64_t 
             if (is_enabled(&g_actors[i]))
                 mask |= 1u << i;
         if (!mask) {
+            if (wake_idle_spinners())
+                continue;
             diagnose_stop();
             break;
         }
