@@ -123,7 +123,7 @@ def replay_cmd(trace, as_json):
 @click.option("--threads", type=click.IntRange(1, 256), default=8, show_default=True,
               help="classify threads")
 @click.option("--seed", type=int, default=1, show_default=True)
-@click.option("--noise", type=click.IntRange(0, 1000), default=200, show_default=True,
+@click.option("--noise", type=click.IntRange(0, 1000), default=500, show_default=True,
               help="per-mille chance of a yield or delay at each scheduling point")
 @click.option("--capacity", type=click.IntRange(1, 10_000_000), default=32767, show_default=True,
               help="openFlows capacity")

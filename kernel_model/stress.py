@@ -56,16 +56,25 @@ def stress(
     threads: int = 8,
     seed: int = 1,
     *,
-    delete_threads: int = 2,
-    late_threads: int = 2,
+    delete_threads: int = 1,
+    late_threads: int = 6,
     data_packets: int = 2,
-    noise_permille: int = 200,
-    hold_spins: int = 2000,
+    noise_permille: int = 500,
+    hold_spins: int = 5000,
     open_capacity: int = 32767,
     poll_interval_us: int = 2000,
 ) -> StressResult:
     """Run `connections` RST-terminated connections over `threads` classify threads, with
-    delete-notification, late-packet and poll threads, on real OS threads."""
+    delete-notification, late-packet and poll threads, on real OS threads.
+
+    Each connection: created in openFlows, `data_packets` packets and a received RST
+    through its association, then handed to a delete thread that runs its four delete
+    notifications; meanwhile `late_threads` threads send late packets, found by handle,
+    to the flows whose deletes are running (a storm of RSTs with traffic still
+    arriving). At each scheduling point a thread yields or spins for up to `hold_spins`
+    iterations with probability `noise_permille`/1000, which widens race windows. Live
+    connections are bounded (64 per classify thread), so openFlows fills only with
+    flows that linger; once it is full (`open_capacity`) new flows are dropped."""
     if connections < 1 or threads < 1:
         raise FlowraceError("stress needs at least one connection and one thread")
     if not 0 <= noise_permille <= 1000:

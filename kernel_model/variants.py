@@ -80,7 +80,10 @@ def _compile(source: Path, module_name: str, extra_flags: list[str] | None = Non
     out_dir = cache_dir() / "modules"
     out_dir.mkdir(parents=True, exist_ok=True)
     for existing in out_dir.glob(mod_name + ".*.so"):
-        return _import_from(existing, mod_name)
+        try:
+            return _import_from(existing, mod_name)
+        except ImportError:
+            existing.unlink(missing_ok=True)  # a broken cache entry: build it again
     ffi = _build.make_ffi(source, mod_name, extra_flags)
     with tempfile.TemporaryDirectory(prefix="flowrace-build-") as tmp:
         try:
@@ -89,7 +92,12 @@ def _compile(source: Path, module_name: str, extra_flags: list[str] | None = Non
             raise ProposalBuildError(source, _compiler_output(source, extra_flags)) from exc
         target = out_dir / Path(built).name
         os.replace(built, target)
-    return _import_from(target, mod_name)
+    try:
+        return _import_from(target, mod_name)
+    except ImportError as exc:
+        # e.g. a symbol the proposal declares but never defines: never keep it cached
+        target.unlink(missing_ok=True)
+        raise ProposalBuildError(source, f"it compiled but cannot be loaded: {exc}") from None
 
 
 def _compiler_output(source: Path, extra_flags: list[str] | None) -> str:

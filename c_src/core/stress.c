@@ -152,7 +152,7 @@ static void *late_thread(void *p)
             continue;
         }
         /* aim at the flows whose deletes were dispatched most recently */
-        int back = (int)(k++ % 4u);
+        int back = (int)(k++ % (unsigned)st->spec->delete_threads);
         int slot = ((newest - 1 - back) % HOT_SLOTS + HOT_SLOTS) % HOT_SLOTS;
         uint64_t handle = __atomic_load_n(&st->hot[slot], __ATOMIC_ACQUIRE);
         if (!handle)

@@ -3,6 +3,7 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -80,3 +81,14 @@ def test_stress_reports_lingering_flows():
     assert doc["lingering"] > 0 and proc.returncode == 1
     assert doc["connections"] == 10000 and doc["seconds"] > 0
     assert {"stats", "violations", "open_at_end"} <= set(doc)
+
+
+def test_proposal_missing_a_hook(tmp_path):
+    """It compiles, but a hook of the contract is missing: one message naming it."""
+    template = (Path(__file__).parents[2] / "c_src" / "template" / "proposal.c").read_text()
+    start = template.index("_IRQL_requires_(PASSIVE_LEVEL)\nVOID FlowVariantSweep")
+    partial = tmp_path / "partial.c"
+    partial.write_text(template[:start])
+    proc = flowrace("run", "--driver", str(partial), "--scenario", "lingering-rst", "--seed", "1")
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "FlowVariantSweep" in proc.stderr
