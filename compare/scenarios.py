@@ -174,14 +174,20 @@ CLIENT_RESTART = register_scenario(Scenario(
     description=(
         "A flow lingers and the agent restarts (every client and baseline is lost) between "
         "polls: the restarted client sees the lingering flow for the first time again, with "
-        "its close and its failure — the workaround's known limit."
+        "its close and its failure — the workaround's known limit. The first poll comes "
+        "once the driver's side is over (the late packet released, the last delete done), "
+        "so a re-reported close can only be a lingering flow."
     ),
     flows=[Flow(cookie=CAFEBABE)],
     actors=[
         Actor("cpu0", 0, [Classify(0, "rst-recv", bytes=60, inbound=True, assoc=0),
                           LatePacket(0, "data", bytes=200)]),
         Actor("cpu1", 1, [Delete(0, a) for a in range(4)]),
-        Actor("agent", 2, [Poll("c1"), Restart("c1"), Poll("c1")]),
+        # Without the wait, a poll that reads the RST'd flow before its deletes, then a
+        # restart, then the drain, re-reports the close with any driver (the agent lost
+        # the baseline): the restart's own limit, not the lingering flow's.
+        Actor("agent", 2, [Poll("c1", after=("cpu0.late0", "cpu1.delete3")), Restart("c1"),
+                           Poll("c1")]),
     ],
     notes={"leak": "cpu0@late0.ref,cpu1*"},
 ))
@@ -190,14 +196,20 @@ TWO_CLIENTS = register_scenario(Scenario(
     name="two-clients",
     description=(
         "lingering-rst with two agent clients polling in turn: closed connections go to "
-        "every client's buffer, and each client sees the flow's first poll once."
+        "every client's buffer, and each client sees the flow's first poll once. Each "
+        "client is a consumer of its own (its stream is judged on its own against the "
+        "ground truth), and both have polled once before the RST, so both are registered "
+        "when the flow closes."
     ),
     flows=[Flow(cookie=CAFEBABE)],
     actors=[
-        Actor("cpu0", 0, [Classify(0, "rst-recv", bytes=60, inbound=True, assoc=0),
+        # A client registers on its first poll; flows drained before that never reach it.
+        Actor("cpu0", 0, [Classify(0, "rst-recv", bytes=60, inbound=True, assoc=0,
+                                   after=("agent.poll1",)),
                           LatePacket(0, "data", bytes=200)]),
         Actor("cpu1", 1, [Delete(0, a) for a in range(4)]),
         Actor("agent", 2, [Poll("c1"), Poll("c2"), Poll("c1"), Poll("c2")]),
     ],
-    notes={"leak": "cpu0@late0.ref,cpu1*", "clean": "cpu0*,cpu1*"},
+    notes={"leak": "agent@agent.poll1,cpu0@late0.ref,cpu1*",
+           "clean": "agent@agent.poll1,cpu0*,cpu1*"},
 ))
