@@ -285,6 +285,7 @@ const char *fr_error_text(void);
 const char *fr_build_id(void);
 
 int fr_steps(void);
+int fr_spin_steps(void);
 void fr_step(int i, FR_STEP *out);
 int fr_violations(void);
 void fr_violation(int i, FR_VIOLATION *out);

@@ -1120,6 +1120,16 @@ int fr_run_batch(const FR_SCENARIO_SPEC *scenario, const FR_RUN_SPEC *run, uint6
 /* ---- results ------------------------------------------------------------------------ */
 int fr_steps(void) { return g_steps; }
 
+/* Spin steps (YieldProcessor, KeStallExecutionProcessor) of the last execution:
+ * what a caller that skips the step trace needs of it. */
+int fr_spin_steps(void)
+{
+    int n = 0;
+    for (int i = 0; i < g_nactors; i++)
+        n += g_actors[i].spins;
+    return n;
+}
+
 void fr_step(int i, FR_STEP *out)
 {
     memset(out, 0, sizeof *out);
