@@ -116,8 +116,16 @@ static void *delete_thread(void *p)
     fr_stress_thread_init(ta->index, st->spec->seed);
     for (;;) {
         pthread_mutex_lock(&st->q_lock);
-        while (st->q_head == st->q_tail && !st->q_closed)
-            pthread_cond_wait(&st->q_cond, &st->q_lock);
+        while (st->q_head == st->q_tail && !st->q_closed && !fr_stress_aborted()) {
+            struct timespec until;
+            clock_gettime(CLOCK_REALTIME, &until);
+            until.tv_nsec += 50 * 1000 * 1000;
+            if (until.tv_nsec >= 1000000000L) {
+                until.tv_sec++;
+                until.tv_nsec -= 1000000000L;
+            }
+            pthread_cond_timedwait(&st->q_cond, &st->q_lock, &until);
+        }
         if (st->q_head == st->q_tail) {
             pthread_mutex_unlock(&st->q_lock);
             break;
@@ -147,6 +155,8 @@ static void *late_thread(void *p)
     int late_budget = st->spec->late_packets;
     while (!__atomic_load_n(&st->all_done, __ATOMIC_ACQUIRE)) {
         int newest = __atomic_load_n(&st->hot_next, __ATOMIC_RELAXED);
+        if (fr_stress_aborted())
+            break;
         if (newest == 0) {
             sched_yield();
             continue;
@@ -216,7 +226,7 @@ int fr_stress(const FR_STRESS_SPEC *spec, FR_STRESS_RESULT *out)
     if (spec->connections < 1 || spec->classify_threads < 1 || spec->delete_threads < 1 ||
         spec->late_threads < 0)
         return FR_ERR_SPEC;
-    size_t per_flow = (sizeof(FLOW_CONTEXT) + 63) / 64 * 64;
+    size_t per_flow = (sizeof(FLOW_CONTEXT) + 63) / 64 * 64 + 64; /* + redzone */
     if (!fr_stress_prepare(per_flow * (size_t)spec->connections + (1u << 20), spec->noise_permille,
                            spec->hold_spins, 2.0))
         return FR_ERR_RESOURCES;

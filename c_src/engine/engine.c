@@ -41,6 +41,15 @@ int fr_mode = FR_MODE_IDLE;
 #define FR_GRANULE 64
 #define FR_SETTLE_CPU (FR_MAX_CPUS - 1)
 
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
+#define FR_ASAN_POISON(p, n) ASAN_POISON_MEMORY_REGION((p), (n))
+#define FR_ASAN_UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION((p), (n))
+#else
+#define FR_ASAN_POISON(p, n) ((void)(p), (void)(n))
+#define FR_ASAN_UNPOISON(p, n) ((void)(p), (void)(n))
+#endif
+
 enum { A_IDLE, A_READY, A_DONE };
 enum { B_FREE = 0, B_LIVE = 1, B_FREED = 2 };
 
@@ -134,7 +143,7 @@ static int g_nblocks, g_blocks_cap;
 /* stress */
 static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
 static int g_noise_permille, g_hold_spins;
-static volatile int g_stress_abort;
+static int g_stress_abort; /* read and written with __atomic: threads stop on it */
 static double g_stress_spin_limit = 2.0;
 static __thread int t_actor = -1;
 static __thread uint64_t t_rng;
@@ -247,9 +256,9 @@ static fr_block *block_of(const volatile void *p)
 
 void *fr_pool_alloc(size_t size, uint32_t tag)
 {
-    size_t need = (size + FR_GRANULE - 1) / FR_GRANULE * FR_GRANULE;
-    if (!need)
-        need = FR_GRANULE;
+    /* the block, rounded up to granules, then one granule of redzone (under
+     * AddressSanitizer, a write past the block is reported) */
+    size_t need = (size + FR_GRANULE - 1) / FR_GRANULE * FR_GRANULE + FR_GRANULE;
     void *p = NULL;
     if (fr_mode == FR_MODE_STRESS)
         pthread_mutex_lock(&g_lock);
@@ -265,9 +274,11 @@ void *fr_pool_alloc(size_t size, uint32_t tag)
         for (size_t g = g_arena_used / FR_GRANULE; g < (g_arena_used + need) / FR_GRANULE; g++)
             g_granule_block[g] = b;
         p = g_arena + g_arena_used;
+        FR_ASAN_UNPOISON(p, need);
         /* Pool memory is not zeroed on Windows: poison it so code that
          * forgets to initialise a field shows it. */
         memset(p, 0xCD, need);
+        FR_ASAN_POISON((unsigned char *)p + size, need - size);
         __atomic_store_n(&g_arena_used, g_arena_used + need, __ATOMIC_RELEASE);
     }
     if (fr_mode == FR_MODE_STRESS)
@@ -414,7 +425,7 @@ void fr_add_record(const FR_POLL_RECORD *rec)
 /* ---- scheduling points -------------------------------------------------------------- */
 static void stress_point(void)
 {
-    if (g_stress_abort)
+    if (__atomic_load_n(&g_stress_abort, __ATOMIC_ACQUIRE))
         pthread_exit(NULL);
     if (g_noise_permille && (int)(rng_next(&t_rng) % 1000) < g_noise_permille) {
         uint64_t r = rng_next(&t_rng);
@@ -495,7 +506,7 @@ void fr_note_spin(void)
                 fr_report(FR_V_LIVELOCK, -1,
                           "thread %d spun for %.1f s inside one callback without finishing",
                           t_actor, t - t_op_spin_start);
-                g_stress_abort = 1;
+                __atomic_store_n(&g_stress_abort, 1, __ATOMIC_RELEASE);
                 pthread_exit(NULL);
             }
         }
@@ -1188,7 +1199,7 @@ int fr_stress_prepare(size_t arena_bytes, int noise_permille, int hold_spins, do
     g_run = NULL;
     g_nviol = 0;
     g_nrec = 0;
-    g_stress_abort = 0;
+    __atomic_store_n(&g_stress_abort, 0, __ATOMIC_RELEASE);
     g_noise_permille = noise_permille;
     g_hold_spins = hold_spins;
     g_stress_spin_limit = spin_limit;
@@ -1213,6 +1224,27 @@ void fr_stress_op_begin(int irql)
     t_op_spin_start = 0;
 }
 
-int fr_stress_aborted(void) { return g_stress_abort; }
-void fr_stress_abort(void) { g_stress_abort = 1; }
+int fr_stress_aborted(void) { return __atomic_load_n(&g_stress_abort, __ATOMIC_ACQUIRE); }
+
+void fr_stress_lock_wait(const volatile void *lock, unsigned spins)
+{
+    static __thread double wait_start;
+    static __thread const volatile void *wait_lock;
+    if (__atomic_load_n(&g_stress_abort, __ATOMIC_ACQUIRE))
+        pthread_exit(NULL);
+    double t = now_seconds();
+    if (spins == 64 || wait_lock != lock) {
+        wait_start = t;
+        wait_lock = lock;
+    } else if (t - wait_start > g_stress_spin_limit) {
+        char name[64];
+        describe_obj(lock, name, sizeof name);
+        fr_report(FR_V_DEADLOCK, fr_pool_flow_of(lock),
+                  "thread %d waited %.1f s for spin lock %s (a deadlock)", t_actor,
+                  t - wait_start, name);
+        __atomic_store_n(&g_stress_abort, 1, __ATOMIC_RELEASE);
+        pthread_exit(NULL);
+    }
+}
+void fr_stress_abort(void) { __atomic_store_n(&g_stress_abort, 1, __ATOMIC_RELEASE); }
 void fr_stress_finish(void) { fr_mode = FR_MODE_IDLE; }

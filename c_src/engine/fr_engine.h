@@ -78,6 +78,9 @@ void fr_stress_thread_init(int index, uint64_t seed);
 void fr_stress_op_begin(int irql);
 int fr_stress_aborted(void);
 void fr_stress_abort(void);
+/* A stress thread has spun `spins` times for a spin lock: leave on abort, report a
+ * deadlock when it has waited too long. */
+void fr_stress_lock_wait(const volatile void *lock, unsigned spins);
 void fr_stress_finish(void);
 
 #endif

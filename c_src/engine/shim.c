@@ -226,11 +226,9 @@ static void lock_acquire(PKSPIN_LOCK SpinLock)
                 fr_report(FR_V_DEADLOCK, fr_pool_flow_of(SpinLock),
                           "spin lock acquired twice by the same thread");
                 fr_stress_abort();
-                fr_point(FR_SP_LOCK, SpinLock); /* exits the thread */
             }
             if (++spins % 64 == 0) {
-                if (fr_stress_aborted())
-                    fr_point(FR_SP_LOCK, SpinLock);
+                fr_stress_lock_wait(SpinLock, spins); /* exits the thread on abort */
                 sched_yield();
             }
         }

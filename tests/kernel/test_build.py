@@ -11,7 +11,8 @@ from kernel_model._build import csrc_dir
 
 ROOT = csrc_dir()
 SOURCES = sorted(ROOT.glob("engine/*.c")) + sorted(ROOT.glob("core/*.c")) + sorted(
-    ROOT.glob("variants/*.c")) + [ROOT / "template" / "proposal.c"]
+    ROOT.glob("variants/*.c")) + sorted(ROOT.glob("tools/*.c")) + [
+    ROOT / "template" / "proposal.c"]
 COMPILERS = [c for c in ("gcc", "clang") if shutil.which(c)]
 
 
