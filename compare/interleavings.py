@@ -233,14 +233,27 @@ def sample_interleavings(compiled: CompiledScenario, n: int, seed: int, *,
     return list(seen), method
 
 
+_MEMO: dict[tuple, Interleavings] = {}
+
+
 def interleavings_for(compiled: CompiledScenario, *, sample: int | None = None,
                       seed: int = 1, enumerate_limit: int = ENUMERATE_LIMIT) -> Interleavings:
     """The interleavings every variant runs on this scenario: all of them when there are at
     most max(`enumerate_limit`, `sample`), else `sample` (default `DEFAULT_SAMPLE`)
-    distinct ones drawn with `seed`."""
+    distinct ones drawn with `seed`. Remembered per event DAG (the list is data)."""
     sample = DEFAULT_SAMPLE if sample is None else sample
     if sample < 1:
         raise ValueError("the number of interleavings to sample must be at least 1")
+    graph = compiled.event_graph()
+    key = (compiled.scenario.name, tuple(e.label for e in compiled.events),
+           tuple(sorted(graph.edges)), sample, seed, enumerate_limit)
+    if key not in _MEMO:
+        _MEMO[key] = _interleavings(compiled, sample, seed, enumerate_limit)
+    return _MEMO[key]
+
+
+def _interleavings(compiled: CompiledScenario, sample: int, seed: int,
+                   enumerate_limit: int) -> Interleavings:
     labels = tuple(e.label for e in compiled.events)
     total = count_interleavings(compiled)
     name = compiled.scenario.name

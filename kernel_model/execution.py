@@ -18,6 +18,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
+import struct
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -711,27 +712,56 @@ class LeanOutcome:
 
     `records` holds ``(op, closed, fields)`` per record read, in reading order: `op` the
     scenario operation of the poll (-1 the settle poll), `closed` whether it came from the
-    closed-flows drain, `fields` a tuple in `FlowRecord` field order (`lean_record`).
-    `begun` lists the operations that began (every one when the execution finished)."""
+    closed-flows drain, `fields` a tuple in `FlowRecord` field order without the timestamp
+    (the trace step at which it was read), which is in `timestamps`; `lean_record` makes a
+    `FlowRecord` of both. `begun` lists the operations that began (every one when the
+    execution finished)."""
 
     steps: int
     spin_steps: int
     kinds: frozenset[str]
     violations: tuple[Violation, ...]
     records: tuple[tuple[int, int, tuple], ...]
+    timestamps: tuple[int, ...]
     flows: tuple[tuple[str, bool, int], ...]  # (where, freed, deletes done) per flow
     open_count: int  # flows in openFlows at the end (adds - removes)
     finished: bool  # every actor ran to its end (no livelock or deadlock stopped it)
     begun: frozenset[int]
 
 
-def lean_record(fields: tuple) -> FlowRecord:
-    return FlowRecord(*fields)
+def lean_record(fields: tuple, timestamp: int) -> FlowRecord:
+    """The `FlowRecord` of a lean record's fields and timestamp."""
+    return FlowRecord(*fields[:_TIMESTAMP], timestamp, *fields[_TIMESTAMP:])
 
 
 def record_key(fields: tuple) -> tuple:
-    """A lean record without its timestamp (the trace step at which it was read)."""
+    """A record's fields (in `FlowRecord` order) without its timestamp, as in a
+    `LeanOutcome`."""
     return fields[:_TIMESTAMP] + fields[_TIMESTAMP + 1:]
+
+
+_CODES = {"uint64_t": "Q", "int64_t": "q", "uint32_t": "I", "int32_t": "i", "int": "i",
+          "uint16_t": "H", "uint8_t": "B"}
+
+
+def _poll_record_format(ffi) -> tuple[struct.Struct, list[str]]:
+    """A struct reading FR_POLL_RECORD's op, closed and record fields in one call (the
+    layout from cffi, so it follows fr_api.h)."""
+    fields = [("op", "FR_POLL_RECORD"), ("closed", "FR_POLL_RECORD")]
+    fields += [(name, "FR_FLOW_RECORD") for name, _ in ffi.typeof("FR_FLOW_RECORD").fields]
+    base = ffi.offsetof("FR_POLL_RECORD", "rec")
+    fmt, pos, names = "=", 0, []
+    for name, struct_name in fields:
+        offset = ffi.offsetof(struct_name, name) + (base if struct_name == "FR_FLOW_RECORD" else 0)
+        ftype = dict(ffi.typeof(struct_name).fields)[name].type
+        if ftype.kind == "array":
+            code, size = f"{ftype.length}s", ffi.sizeof(ftype)
+        else:
+            code, size = _CODES[ftype.cname], ffi.sizeof(ftype)
+        fmt += "x" * (offset - pos) + code
+        pos = offset + size
+        names.append(name)
+    return struct.Struct(fmt), names
 
 
 class LeanRunner:
@@ -742,19 +772,29 @@ class LeanRunner:
     `run_full` gives the same execution as an `Outcome` (with its step-level schedule)."""
 
     def __init__(self, driver: str | Variant, scenario: Scenario | CompiledScenario, *,
-                 max_steps: int = 20000):
+                 max_steps: int = 20000, pct_depth: int = 2, pct_steps: int = 0):
         self.variant = driver if isinstance(driver, Variant) else load_variant(driver)
         self.compiled = (scenario if isinstance(scenario, CompiledScenario)
                          else scenario.compile())
         self.max_steps = max_steps
+        self.pct_depth, self.pct_steps = pct_depth, pct_steps
         ffi, lib = self.variant.ffi, self.variant.lib
         self._spec = _scenario_spec(self.variant, self.compiled)[0]
         self._run = ffi.new("FR_RUN_SPEC *")
         self._run.max_steps = max_steps
+        self._run.pct_depth = pct_depth  # run()'s defaults
+        self._run.pct_steps = pct_steps
         self._n_events = len(self.compiled.events)
         self._order = ffi.new("int[]", max(1, self._n_events))
         self._viol = ffi.new("FR_VIOLATION *")
         self._rec = ffi.new("FR_POLL_RECORD *")
+        self._rec_buf = ffi.buffer(self._rec)
+        self._rec_struct, names = _poll_record_format(ffi)
+        # FlowRecord order without the timestamp, and where each field sits in the struct
+        self._rec_pick = [names.index(f) for f in RECORD_FIELDS
+                          if f not in ("timestamp", "local_addr", "remote_addr")]
+        self._rec_ts = names.index("timestamp")
+        self._rec_handle = names.index("handle")
         self._flow = ffi.new("FR_FLOW_STATE *")
         self._stats = ffi.new("FR_STATS *")
         self._step = ffi.new("FR_STEP *")
@@ -802,18 +842,19 @@ class LeanRunner:
                 ffi.string(viol.detail).decode()))
         kinds = frozenset(v.kind for v in violations)
         records = []
-        rec = self._rec
+        stamps = []
+        rec, buf, unpack = self._rec, self._rec_buf, self._rec_struct.unpack_from
+        pick, at_ts, at_handle = self._rec_pick, self._rec_ts, self._rec_handle
         for i in range(lib.fr_records()):
             lib.fr_record(i, rec)
-            r = rec.rec
-            addr = self._addresses.get(r.handle)
+            v = unpack(buf)
+            addr = self._addresses.get(v[at_handle])
             if addr is None:
-                full = _record(ffi, r)
+                full = _record(ffi, rec.rec)
                 addr = (full.local_addr, full.remote_addr)
-            records.append((rec.op, rec.closed, (
-                r.handle, r.cookie, r.pid, r.family, r.protocol, r.flags, addr[0], addr[1],
-                r.local_port, r.remote_port, r.packets_in, r.packets_out, r.bytes_in,
-                r.bytes_out, r.timestamp, r.rtt, r.rtt_var, r.retransmits, r.conn_status)))
+            f = [v[j] for j in pick]
+            records.append((v[0], v[1], (*f[:6], addr[0], addr[1], *f[6:])))
+            stamps.append(v[at_ts])
         flows = []
         fs = self._flow
         for f in range(lib.fr_flow_count()):
@@ -831,7 +872,7 @@ class LeanRunner:
             spins, began = self._scan_steps(n_steps)
             begun = frozenset(range(self._n_ops)) if finished else frozenset(began)
         return LeanOutcome(n_steps, spins, kinds, tuple(violations), tuple(records),
-                           tuple(flows), open_count, finished, begun)
+                           tuple(stamps), tuple(flows), open_count, finished, begun)
 
     def _scan_steps(self, n_steps: int) -> tuple[int, set[int]]:
         """Spin steps and the operations that began, read from the step trace."""
@@ -859,4 +900,4 @@ class LeanRunner:
             return run(self.variant, self.compiled, order=list(order),
                        max_steps=self.max_steps)
         return run(self.variant, self.compiled, seed=seed, strategy=strategy or "random",
-                   max_steps=self.max_steps)
+                   max_steps=self.max_steps, pct_depth=self.pct_depth, pct_steps=self.pct_steps)
