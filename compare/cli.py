@@ -150,5 +150,7 @@ def stress_cmd(driver, connections, threads, seed, noise, capacity, as_json):
     sys.exit(1 if result.violations else 0)
 
 
+from . import cli_compare  # noqa: E402, F401  (registers `flowrace compare`)
+
 if __name__ == "__main__":  # pragma: no cover
     main()

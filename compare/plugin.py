@@ -110,10 +110,9 @@ class CompareSession:
             cell = self.matrix.cell(driver, agent, scenario)
         except ProposalBuildError as exc:
             self.errors[driver] = f"{exc.source} does not compile:\n{exc.output}"
-            pytest.fail(self.errors[driver], pytrace=False)
         except FlowraceError as exc:
             self.errors[driver] = str(exc)
-            pytest.fail(self.errors[driver], pytrace=False)
+        self.fail_for_user_error(driver)  # outside the except: no chained traceback
         return self.matrix.replayable(cell, self.traces)
 
 
@@ -169,7 +168,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config)
     if session.errors:
         tr.write_sep("=", "flowrace: input errors")
         for name, message in session.errors.items():
-            tr.write_line(f"{name}: {message.splitlines()[0]}")
+            tr.write_line(f"{name}: " + " ".join(message.splitlines()[:2]))
     if not cells:
         return
     from rich.console import Console

@@ -62,10 +62,11 @@ def climbing(rs: tuple[float | None, ...]) -> bool:
 
 
 # ---- every cell ---------------------------------------------------------------------------
-def test_cell(cell: Cell, compare_matrix):
+def test_cell(compare_matrix, driver, agent, scenario):
     """Each cell computes; a verdict other than correct replays from its saved trace; a
     correct design (or a proposal given with --fix) is correct, or wrong through the agent
     alone — except retry, which must hang on preempted-holder."""
+    cell = compare_matrix.cell(driver, agent, scenario)
     if cell.verdict is not C:
         assert cell.trace and cell.schedule, where(cell)
         outcome = replay(load_trace(cell.trace), get_scenario(cell.scenario))
