@@ -138,3 +138,24 @@ def test_lean_path_returns_what_the_full_path_does(driver):
     for seed in (1, 2, 3):
         assert runner.run(seed=seed, strategy="pct").kinds == run(
             driver, compiled, seed=seed, strategy="pct").kinds
+
+
+@pytest.mark.parametrize("scenario", ["client-restart", "two-clients", "late-packets"])
+def test_what_the_agents_see_is_outcome_agent_steps(scenario):
+    """The matrix builds the agents' input from lean executions; it is what
+    `Outcome.agent_steps()` gives for the same execution (timestamps aside)."""
+    from .matrix import Matrix, _fields
+
+    m = Matrix(["original"], ["workaround"], [scenario], sweep=3)
+    ds = m.driver_scenario("original", scenario)
+    checked = 0
+    for ref, cid, _ in ds.executions[::37]:
+        outcome = ds._full(ref)
+        if {"livelock", "deadlock"} & outcome.kinds:
+            continue  # a stopped execution: Outcome lists restarts that never began
+        full = tuple((s.kind, s.client, s.time, tuple(record_key(_fields(r)) for r in s.open),
+                      tuple(record_key(_fields(r)) for r in s.closed))
+                     for s in outcome.agent_steps())
+        assert ds.classes[cid].agent_key == full, ref
+        checked += 1
+    assert checked
