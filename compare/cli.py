@@ -153,4 +153,8 @@ def stress_cmd(driver, connections, threads, seed, noise, capacity, as_json):
 from . import cli_compare  # noqa: E402, F401  (registers `flowrace compare`)
 
 if __name__ == "__main__":  # pragma: no cover
-    main()
+    # `python -m compare.cli` runs this file as __main__; the subcommands registered
+    # themselves on the importable module's group
+    from compare.cli import main as _main
+
+    _main()
