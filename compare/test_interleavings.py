@@ -159,3 +159,26 @@ def test_what_the_agents_see_is_outcome_agent_steps(scenario):
         assert ds.classes[cid].agent_key == full, ref
         checked += 1
     assert checked
+
+
+def test_user_space_on_two_actors_takes_the_full_path():
+    """User-space operations on two actors: the matrix reads their order from the step
+    trace (here the second poll waits for the first, as one client's polls do)."""
+    from kernel_model import Actor, Classify, Delete, Flow, LatePacket, Poll, Scenario
+
+    from .matrix import Matrix
+
+    sc = Scenario(
+        name="two-pollers", description="lingering-rst polled from two user-space threads",
+        flows=[Flow(cookie=0xCAFEBABE)],
+        actors=[Actor("cpu0", 0, [Classify(0, "rst-recv", bytes=60, inbound=True, assoc=0),
+                                  LatePacket(0, "data", bytes=200)]),
+                Actor("cpu1", 1, [Delete(0, a) for a in range(4)]),
+                Actor("agentA", 2, [Poll("c1")]),
+                Actor("agentB", 3, [Poll("c1", after=("agentA.poll0",))])])
+    m = Matrix(["original"], ["workaround"], [sc], sweep=2)
+    ds = m.driver_scenario("original", "two-pollers")
+    assert not ds._lean
+    cell = m.cell("original", "workaround", "two-pollers")
+    assert cell.verdict.name == "MASKED" and cell.interleavings == len(
+        enumerate_interleavings(sc.compile()))
