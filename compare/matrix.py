@@ -534,6 +534,9 @@ class Matrix:
                  sweep: int = DEFAULT_SWEEP):
         self.drivers = [d if isinstance(d, DriverSpec) else DriverSpec.of(d)
                         for d in (drivers if drivers is not None else default_drivers())]
+        names = [d.name for d in self.drivers]
+        self.drivers = [DriverSpec(d.spec, d.spec) if names.count(d.name) > 1 else d
+                        for d in self.drivers]  # two proposals named alike: their paths
         self.agents = [check_agent(a) for a in (agents if agents is not None
                                                   else default_agents())]
         self.scenarios: list[Scenario] = [s if isinstance(s, Scenario) else get_scenario(s)

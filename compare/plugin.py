@@ -72,13 +72,7 @@ class CompareSession:
             raise pytest.UsageError("--sweep cannot be negative")
         self.errors: dict[str, str] = {}
         drivers = [DriverSpec(n, n) for n in builtin_names()]
-        for path in opt.fix:
-            spec = DriverSpec.of(path)
-            drivers.append(spec)
-            if not Path(path).is_file():
-                self.errors[spec.name] = f"--fix {path}: no such driver proposal file"
-            elif not path.endswith(".c"):
-                self.errors[spec.name] = f"--fix takes a C file (PATH.c), not {path!r}"
+        drivers += [DriverSpec.of(path) for path in opt.fix]
         agents = list(default_agents())
         for spec in opt.agent:
             if spec in agents:
@@ -89,11 +83,16 @@ class CompareSession:
             except FlowraceError as exc:
                 self.errors[spec] = f"--agent {spec}: {exc}"
         valid_agents = [a for a in agents if a not in self.errors]
-        self.driver_names = [d.name for d in drivers]
+        self.matrix = Matrix(drivers, valid_agents, scenario_names(),
+                             interleavings=opt.interleavings, seed=opt.seed, sweep=opt.sweep)
+        for d in self.matrix.drivers:
+            if d.spec in opt.fix and not Path(d.spec).is_file():
+                self.errors[d.name] = f"--fix {d.spec}: no such driver proposal file"
+            elif d.spec in opt.fix and not d.spec.endswith(".c"):
+                self.errors[d.name] = f"--fix takes a C file (PATH.c), not {d.spec!r}"
+        self.driver_names = [d.name for d in self.matrix.drivers]
         self.agent_names = agents
         self.scenario_names = scenario_names()
-        self.matrix = Matrix(drivers, valid_agents, self.scenario_names,
-                             interleavings=opt.interleavings, seed=opt.seed, sweep=opt.sweep)
         self.traces = Path(opt.matrix_traces) if opt.matrix_traces else _default_traces(config)
         self.config = config
 
