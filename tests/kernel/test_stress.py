@@ -27,6 +27,9 @@ def test_a_full_open_table_drops_new_flows():
 def test_a_real_deadlock_ends_the_run():
     """Regression: a thread spinning for a spin lock held by a deadlocked peer spun
     forever; it now gives up after two seconds and reports a deadlock."""
-    res = stress("flow-lock-inverted", 20000, 8, seed=1)
-    assert not res.completed
+    for seed in range(1, 6):  # the AB/BA window is narrow: a few seeds
+        res = stress("flow-lock-inverted", 20000, 8, seed=seed)
+        if not res.completed:
+            break
+    assert not res.completed, "no seed deadlocked"
     assert [v.kind for v in res.violations] == ["deadlock"]
