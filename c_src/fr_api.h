@@ -80,6 +80,7 @@
 #define FR_STRAT_EVENT_ORDER 2  /* run the scenario's events in a given order */
 #define FR_STRAT_CALLBACK 3     /* ask Python at every point */
 #define FR_STRAT_PCT 4          /* priorities with depth-1 change points */
+#define FR_STRAT_DFS 5          /* the explorer's depth-first search (fr_dfs_*) */
 
 #define FR_SEG_STEPS 0          /* the actor takes exactly arg steps */
 #define FR_SEG_UNTIL_EVENT 1    /* the actor runs until event arg has ended */
@@ -166,6 +167,7 @@ typedef struct FR_RUN_SPEC {
     int pct_steps;       /* expected steps k, for the change points */
     int max_steps;
     int stop_on_violation;
+    int record_states;   /* feed the state graph (fr_graph_*) */
 } FR_RUN_SPEC;
 
 typedef struct FR_STEP {
@@ -298,6 +300,78 @@ const char *fr_global_name(int index);
 int fr_flow_field_offset(const char *field);
 
 int fr_stress(const FR_STRESS_SPEC *spec, FR_STRESS_RESULT *out);
+
+
+/* ---- exploration (engine/explore.c) ------------------------------------------ */
+/* The last execution's schedule: the actor of each step, the actors enabled
+ * before it (bit i = actor i), whether it changed shared memory. Any may be NULL.
+ * Returns the number of steps. */
+int fr_trace_bulk(int *actors, uint32_t *enabled, unsigned char *wrote, int cap);
+/* Kinds of the last execution's violations: bit k = FR_V_* k. */
+uint32_t fr_violation_kinds(void);
+
+typedef struct FR_DFS_SPEC {
+    int reduction;          /* 1: DPOR with sleep sets; 0: every enabled actor everywhere */
+    int preemption_bound;   /* < 0: none */
+    int split_depth;        /* > 0: enumerate the shards at this depth instead of searching */
+    int n_prefix;           /* > 0: search only below this schedule prefix (a shard) */
+    const int *prefix;
+    uint32_t prefix_sleep;  /* the sleep set at the end of the prefix */
+    int count_interleavings;/* sum the linearizations of every explored execution */
+    uint32_t stop_kinds;    /* stop at the first execution showing one of these kinds */
+} FR_DFS_SPEC;
+
+typedef struct FR_DFS_STATUS {
+    int64_t executions;     /* executions run (maximal or cut) */
+    int64_t maximal;        /* executions that ran to their end */
+    int64_t sleep_blocked;  /* cut: every enabled actor was asleep (redundant) */
+    int64_t bound_pruned;   /* choices the preemption bound refused */
+    int64_t steps;
+    int64_t violating;
+    int64_t by_kind[16];
+    double interleavings;   /* linearizations of the maximal executions explored */
+    int interleavings_exact;/* 0: some execution was too large to count */
+    int complete;           /* nothing left to explore */
+    int stopped;            /* a stop kind was found */
+    int max_depth;
+    double coverage;        /* estimate of the explored fraction, in [0, 1] */
+    int shards;             /* split mode: shards recorded */
+    int restarts;           /* searches started over: a spinning operation was found */
+} FR_DFS_STATUS;
+
+int fr_dfs_start(const FR_SCENARIO_SPEC *scenario, const FR_RUN_SPEC *run,
+                 const FR_DFS_SPEC *dfs);
+int fr_dfs_run(int64_t max_executions, double max_seconds, FR_DFS_STATUS *out);
+/* The schedule of the best execution (fewest preemptions, then steps) that showed
+ * `kind`; returns its length (-1 if none) and its preemptions in *preemptions. */
+int fr_dfs_witness(int kind, int *actors, int cap, int *preemptions);
+int fr_dfs_shard(int index, int *actors, int cap, uint32_t *sleep);
+
+typedef struct FR_GRAPH_NODE {
+    uint64_t hash;
+    int initial;
+    int terminal;
+    uint32_t kinds;         /* violations seen at this terminal state */
+    int64_t visits;
+} FR_GRAPH_NODE;
+
+typedef struct FR_GRAPH_EDGE {
+    int src;
+    int dst;
+    int actor;
+    int op;
+    int obj_kind;
+    int obj_index;
+    int obj_offset;
+    int64_t count;
+} FR_GRAPH_EDGE;
+
+void fr_graph_reset(int max_edges);
+int fr_graph_nodes(void);
+int fr_graph_edges(void);
+int fr_graph_truncated(void);
+void fr_graph_node(int index, FR_GRAPH_NODE *out);
+void fr_graph_edge(int index, FR_GRAPH_EDGE *out);
 
 /* CDEF-END */
 

@@ -151,6 +151,7 @@ def stress_cmd(driver, connections, threads, seed, noise, capacity, as_json):
 
 
 from . import cli_compare  # noqa: E402, F401  (registers `flowrace compare`)
+from . import cli_explore  # noqa: E402, F401  (registers `flowrace explore`)
 
 if __name__ == "__main__":  # pragma: no cover
     # `python -m compare.cli` runs this file as __main__; the subcommands registered

@@ -28,6 +28,7 @@ CORE_SOURCES = (
     "engine/engine.c",
     "engine/fr_ctx.c",
     "engine/shim.c",
+    "engine/explore.c",
     "core/flowcore.c",
     "core/harness.c",
     "core/stress.c",
@@ -61,6 +62,7 @@ HEADERS = (
     "core/flowcore.h",
     "engine/fr_engine.h",
     "engine/fr_ctx.h",
+    "engine/fr_sched.h",
 )
 
 

@@ -160,6 +160,7 @@ int fr_flow_field_offset(const char *field)
         {"BytesOut", offsetof(FLOW_CONTEXT, BytesOut)},
         {"Retransmits", offsetof(FLOW_CONTEXT, Retransmits)},
         {"ConnStatus", offsetof(FLOW_CONTEXT, ConnStatus)},
+        {"Timestamp", offsetof(FLOW_CONTEXT, Timestamp)}, /* left out of state hashes */
     };
     for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++)
         if (strcmp(fields[i].name, field) == 0)

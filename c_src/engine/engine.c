@@ -21,6 +21,7 @@
 #define _GNU_SOURCE
 #include "fr_engine.h"
 #include "fr_ctx.h"
+#include "fr_sched.h"
 
 #include <pthread.h>
 #include <sched.h>
@@ -76,6 +77,9 @@ typedef struct fr_actor {
     int n_held;
     const volatile void *held[FR_MAX_HELD];
     uint64_t pct_prio;
+    int op_steps;       /* steps since the current operation began (state graph) */
+    int arg_size;       /* operands of the pending operation (fr_point_args), 0 if none */
+    int64_t arg_a, arg_b;
 } fr_actor;
 
 typedef struct raw_step {
@@ -84,6 +88,8 @@ typedef struct raw_step {
     int event;
     const volatile void *obj;
     int64_t value;
+    uint32_t enabled;   /* actors enabled before the step */
+    unsigned char wrote; /* the step changed shared memory */
 } raw_step;
 
 typedef struct fr_block {
@@ -114,6 +120,7 @@ static int g_trace_cap;
 static int g_cpu_owner[FR_MAX_CPUS];
 static uint64_t g_writes;
 static unsigned char *g_event_done;
+static int *g_event_step; /* step during which each event ended (explorer's happens-before) */
 static int g_event_cap;
 static int g_abort;
 static int g_error;
@@ -439,6 +446,19 @@ static void stress_point(void)
     }
 }
 
+void fr_point_args(int op, const volatile void *obj, int size, int64_t a, int64_t b)
+{
+    if (fr_mode == FR_MODE_CONTROLLED && g_cur) {
+        g_cur->arg_size = size;
+        g_cur->arg_a = a;
+        g_cur->arg_b = b;
+        fr_point(op, obj);
+        g_cur->arg_size = 0;
+        return;
+    }
+    fr_point(op, obj);
+}
+
 void fr_point(int op, const volatile void *obj)
 {
     if (fr_mode == FR_MODE_CONTROLLED) {
@@ -603,6 +623,7 @@ void fr_event_advance(void)
     if (fr_mode != FR_MODE_CONTROLLED || !a || a->event < 0)
         return;
     g_event_done[a->event] = 1;
+    g_event_step[a->event] = g_steps - 1;
     a->event++;
 }
 
@@ -615,6 +636,7 @@ static const FR_OP_SPEC *actor_op(const fr_actor *a, int k)
 static void op_begin(fr_actor *a, int opi)
 {
     a->op_index = opi;
+    a->op_steps = 0;
     a->iter_seen = g_writes - a->writes; /* a spin's first iteration starts here */
     a->iter_mark = 0;
     if (opi < 0) { /* the settle poll */
@@ -634,8 +656,10 @@ static void op_end(fr_actor *a)
         fr_report(FR_V_DEADLOCK, fr_pool_flow_of(a->held[0]),
                   "cpu%d returned from its callback still holding spin lock %s", a->cpu, name);
     }
-    if (a->event >= 0)
+    if (a->event >= 0) {
         g_event_done[a->event] = 1;
+        g_event_step[a->event] = g_steps - 1;
+    }
     a->event = -1;
     fr_irql_set(0);
 }
@@ -809,10 +833,16 @@ static int pick_pct(uint32_t mask)
     return best;
 }
 
+/* PCT (Burckhardt et al., ASPLOS 2010): the scenario's n actors get distinct random
+ * initial priorities, d-1 distinct change points are drawn from steps 1..k, and at
+ * the j-th one the actor that would run gets priority j, below every initial
+ * one. The settle actor (enabled only once everyone else is done) is not one of
+ * the n. k is FR_RUN_SPEC.pct_steps: give the scenario's real step count (64
+ * when unset), or change points beyond the end never fire. */
 static void pct_init(void)
 {
     int d = g_run->pct_depth < 1 ? 1 : g_run->pct_depth;
-    int n = g_nactors;
+    int n = g_nactors - 1;
     int perm[FR_MAX_ACTORS + 1];
     for (int i = 0; i < n; i++)
         perm[i] = i;
@@ -823,11 +853,20 @@ static void pct_init(void)
         perm[j] = t;
     }
     for (int i = 0; i < n; i++)
-        g_actors[i].pct_prio = (uint64_t)(16 + perm[i]);
+        g_actors[i].pct_prio = (uint64_t)(32 + perm[i]);
+    g_actors[n].pct_prio = 16; /* settle */
     g_pct_ncps = d - 1 > 16 ? 16 : d - 1;
     int k = g_run->pct_steps > 1 ? g_run->pct_steps : 64;
-    for (int j = 0; j < g_pct_ncps; j++)
-        g_pct_cps[j] = 1 + (int)(rng_next(&g_rng) % (uint64_t)k);
+    for (int j = 0; j < g_pct_ncps; j++) {
+        int cp, fresh;
+        do {
+            cp = 1 + (int)(rng_next(&g_rng) % (uint64_t)k);
+            fresh = 1;
+            for (int m = 0; m < j; m++)
+                fresh &= g_pct_cps[m] != cp;
+        } while (!fresh && k >= g_pct_ncps);
+        g_pct_cps[j] = cp;
+    }
 }
 
 extern int fr_py_pick(int step, uint32_t enabled, int current);
@@ -841,6 +880,8 @@ static int pick(uint32_t mask, int current)
         return pick_event_order(mask, current);
     case FR_STRAT_PCT:
         return pick_pct(mask);
+    case FR_STRAT_DFS:
+        return fr_dfs_pick(g_steps, mask, current);
     case FR_STRAT_CALLBACK: {
         int c = fr_py_pick(g_steps, mask, current);
         if (c < 0 || c >= g_nactors || !(mask >> c & 1)) {
@@ -931,6 +972,10 @@ static int ensure_capacity(void)
         if (!e)
             return 0;
         g_event_done = e;
+        int *es = realloc(g_event_step, sizeof(int) * (size_t)ev);
+        if (!es)
+            return 0;
+        g_event_step = es;
         g_event_cap = ev;
     }
     int steps = g_run->max_steps > 0 ? g_run->max_steps : 100000;
@@ -1014,6 +1059,8 @@ static int execute(const FR_SCENARIO_SPEC *sc, const FR_RUN_SPEC *run, uint64_t 
         return g_error;
     }
     memset(g_event_done, 0, (size_t)sc->n_events + 1);
+    for (int e = 0; e <= sc->n_events; e++)
+        g_event_step[e] = -1;
     for (int c = 0; c < FR_MAX_CPUS; c++)
         g_cpu_owner[c] = -1;
     pool_reset();
@@ -1044,6 +1091,7 @@ static int execute(const FR_SCENARIO_SPEC *sc, const FR_RUN_SPEC *run, uint64_t 
     }
     int max_steps = run->max_steps > 0 ? run->max_steps : 100000;
     int current = -1;
+    int gnode = run->record_states ? fr_graph_state(fr_state_hash(), 1) : -1;
     for (;;) {
         uint32_t mask = 0;
         for (int i = 0; i < g_nactors; i++)
@@ -1072,14 +1120,26 @@ static int execute(const FR_SCENARIO_SPEC *sc, const FR_RUN_SPEC *run, uint64_t 
                     : (a->op_index >= 0 ? g_sc->ops[a->op_index].event : g_sc->n_events);
         st->obj = a->pending_obj;
         st->value = 0;
+        st->enabled = mask;
         if (!a->started) {
             a->started = 1;
             fr_ctx_make(&a->ctx, a->stack, FR_STACK_SIZE, actor_entry);
         }
+        int op_index = a->op_index, owned = g_cpu_owner[a->cpu] == c;
+        uint64_t writes = g_writes;
         g_cur = a;
         current = c;
         fr_ctx_swap(&g_main_ctx, &a->ctx);
         g_cur = NULL;
+        a->op_steps++;
+        st->wrote = g_writes != writes;
+        if (run->strategy == FR_STRAT_DFS)
+            fr_dfs_stepped(g_steps - 1, c, st->op, st->obj, op_index, g_writes != writes, owned);
+        if (gnode >= 0) {
+            int next = fr_graph_state(fr_state_hash(), 0);
+            fr_graph_link(gnode, next, c, st->op, st->obj);
+            gnode = next;
+        }
         if (g_abort)
             break;
     }
@@ -1089,8 +1149,198 @@ static int execute(const FR_SCENARIO_SPEC *sc, const FR_RUN_SPEC *run, uint64_t 
             quiescent = 0;
     if (quiescent && !g_error)
         fr_harness_check_quiescent();
+    if (gnode >= 0)
+        fr_graph_terminal(gnode, fr_violation_kinds());
     fr_mode = FR_MODE_IDLE;
     return g_error;
+}
+
+/* ---- what the explorer sees (fr_sched.h) ---------------------------------------------- */
+int fr_engine_execute(const FR_SCENARIO_SPEC *sc, const FR_RUN_SPEC *run, uint64_t seed)
+{
+    return execute(sc, run, seed);
+}
+
+int fr_sched_nactors(void) { return g_nactors; }
+
+/* Would the actor's pending operation write, in the current state? (1 when unknown) */
+static int pending_writes(const fr_actor *a)
+{
+    switch (a->pending_op) {
+    case FR_SP_READ:
+    case FR_SP_LIST_READ:
+    case FR_SP_BEGIN:
+    case FR_SP_YIELD:
+    case FR_SP_STALL:
+        return 0;
+    default:
+        break;
+    }
+    if (!a->arg_size || !a->pending_obj)
+        return 1;
+    int64_t cur = a->arg_size == 8 ? (int64_t)*(const volatile int64_t *)a->pending_obj
+                                   : (int64_t)*(const volatile int32_t *)a->pending_obj;
+    int64_t x = a->arg_a, y = a->arg_b;
+    if (a->arg_size == 4) {
+        x = (int32_t)x;
+        y = (int32_t)y;
+    }
+    switch (a->pending_op) {
+    case FR_SP_CAS:
+        return cur == y && x != y; /* arg_a exchange, arg_b comparand */
+    case FR_SP_XCHG:
+    case FR_SP_WRITE:
+        return cur != x;
+    case FR_SP_ADD:
+        return x != 0;
+    case FR_SP_OR:
+        return (cur | x) != cur;
+    case FR_SP_AND:
+        return (cur & x) != cur;
+    default:
+        return 1;
+    }
+}
+
+void fr_sched_view(int i, fr_actor_view *out)
+{
+    const fr_actor *a = &g_actors[i];
+    out->status = a->status;
+    out->cpu = a->cpu;
+    out->owns_cpu = g_cpu_owner[a->cpu] == i;
+    out->pending_op = a->pending_op;
+    out->pending_obj = a->pending_obj;
+    out->op_index = a->op_index;
+    out->pending_writes = pending_writes(a);
+}
+
+int fr_sched_event_step(int ev)
+{
+    return ev >= 0 && g_sc && ev <= g_sc->n_events ? g_event_step[ev] : -1;
+}
+
+void fr_sched_fail(int code, const char *text) { set_error(code, "%s", text); }
+
+int fr_pool_block_index(const volatile void *p)
+{
+    fr_block *b = block_of(p);
+    return b ? (int)(b - g_blocks) : -1;
+}
+
+uint32_t fr_violation_kinds(void)
+{
+    uint32_t k = 0;
+    for (int v = 0; v < g_nviol; v++)
+        k |= 1u << (g_viol[v].kind & 31);
+    return k;
+}
+
+int fr_trace_bulk(int *actors, uint32_t *enabled, unsigned char *wrote, int cap)
+{
+    int n = g_steps < cap ? g_steps : cap;
+    for (int i = 0; i < n; i++) {
+        if (actors)
+            actors[i] = g_trace[i].actor;
+        if (enabled)
+            enabled[i] = g_trace[i].enabled;
+        if (wrote)
+            wrote[i] = g_trace[i].wrote;
+    }
+    return g_steps;
+}
+
+/* The state graph's node: the shared memory of the model (live pool blocks and the
+ * registered globals, with pointers into them made position-independent, without
+ * the flows' Timestamp, which is the step number), which events have ended, each
+ * actor's position (operation, steps into it, what it does next, IRQL, spin and
+ * lock state) and the kinds of violation seen so far. */
+static uint64_t hmix(uint64_t h, uint64_t v)
+{
+    h ^= v + 0x9E3779B97F4A7C15ULL + (h << 6) + (h >> 2);
+    return h * 0xFF51AFD7ED558CCDULL;
+}
+
+static uint64_t norm_word(uint64_t w)
+{
+    const unsigned char *c = (const unsigned char *)(uintptr_t)w;
+    if (c >= g_arena && c < g_arena + g_arena_used)
+        return 0xA000000000000000ULL | (uint64_t)(c - g_arena);
+    for (int g = 0; g < g_nglobals; g++)
+        if ((const volatile char *)c >= g_globals[g].p &&
+            (const volatile char *)c < g_globals[g].p + g_globals[g].size)
+            return 0xB000000000000000ULL | ((uint64_t)g << 32) |
+                   (uint64_t)((const volatile char *)c - g_globals[g].p);
+    return w;
+}
+
+static uint64_t hash_bytes(uint64_t h, const volatile unsigned char *p, size_t n, long skip)
+{
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        if ((long)i == skip)
+            continue;
+        uint64_t w;
+        memcpy(&w, (const void *)(p + i), 8);
+        h = hmix(h, norm_word(w));
+    }
+    for (; i < n; i++)
+        h = hmix(h, p[i]);
+    return h;
+}
+
+uint64_t fr_state_hash(void)
+{
+    static int ts_offset = -2;
+    if (ts_offset == -2)
+        ts_offset = fr_flow_field_offset("Timestamp");
+    uint64_t h = 0x243F6A8885A308D3ULL;
+    for (int b = 0; b < g_nblocks; b++) {
+        const fr_block *blk = &g_blocks[b];
+        h = hmix(h, (uint64_t)blk->state << 40 ^ (uint64_t)(uint32_t)blk->linked << 8 ^
+                        (uint64_t)(blk->flow + 1));
+        if (blk->state == B_LIVE)
+            h = hash_bytes(h, g_arena + blk->off, blk->size,
+                           blk->flow >= 0 && ts_offset >= 0 ? ts_offset : -1);
+    }
+    for (int g = 0; g < g_nglobals; g++)
+        h = hash_bytes(h, (const volatile unsigned char *)g_globals[g].p, g_globals[g].size, -1);
+    if (g_sc)
+        for (int e = 0; e <= g_sc->n_events; e++)
+            h = hmix(h, g_event_done[e]);
+    for (int i = 0; i < g_nactors; i++) {
+        const fr_actor *a = &g_actors[i];
+        h = hmix(h, (uint64_t)a->status | (uint64_t)(a->op_index + 1) << 8 |
+                        (uint64_t)(a->event + 1) << 24 | (uint64_t)a->pending_op << 48 |
+                        (uint64_t)a->irql << 56 | (uint64_t)a->stuck << 60 |
+                        (uint64_t)(a->spin_wait != 0) << 61);
+        h = hmix(h, norm_word((uint64_t)(uintptr_t)a->pending_obj));
+        h = hmix(h, (uint64_t)a->op_steps | (uint64_t)a->n_held << 32);
+    }
+    return hmix(h, fr_violation_kinds());
+}
+
+void fr_describe_obj(const volatile void *p, int *kind, int *index, int *offset)
+{
+    *kind = FR_OBJ_NONE;
+    *index = -1;
+    *offset = 0;
+    if (!p)
+        return;
+    fr_block *b = block_of(p);
+    if (b) {
+        *kind = FR_OBJ_POOL;
+        *index = b->flow;
+        *offset = (int)((const unsigned char *)p - g_arena - b->off);
+        return;
+    }
+    for (int g = 0; g < g_nglobals; g++)
+        if ((const volatile char *)p >= g_globals[g].p &&
+            (const volatile char *)p < g_globals[g].p + g_globals[g].size) {
+            *kind = FR_OBJ_GLOBAL;
+            *index = g;
+            *offset = (int)((const volatile char *)p - g_globals[g].p);
+            return;
+        }
 }
 
 int fr_run(const FR_SCENARIO_SPEC *scenario, const FR_RUN_SPEC *run)

@@ -22,6 +22,10 @@ extern int fr_mode;
 /* A scheduling point right before operation `op` on `obj`. Returns when this
  * actor is chosen to perform it. No-op outside an actor. */
 void fr_point(int op, const volatile void *obj);
+/* The same, naming the operands of a value-dependent operation (compare-exchange:
+ * a = exchange, b = comparand; exchange, add, or, and, write: a = the value), so
+ * that the explorer knows whether it would write. size is 4 or 8 bytes. */
+void fr_point_args(int op, const volatile void *obj, int size, int64_t a, int64_t b);
 /* The operation just performed changed shared memory (progress for spinners). */
 void fr_note_write(void);
 /* Record the value the last operation produced, for the trace. */

@@ -44,7 +44,7 @@ LONG InterlockedDecrement(LONG volatile *Addend)
 
 LONG InterlockedCompareExchange(LONG volatile *Destination, LONG Exchange, LONG Comperand)
 {
-    fr_point(FR_SP_CAS, Destination);
+    fr_point_args(FR_SP_CAS, Destination, 4, Exchange, Comperand);
     fr_check_access(Destination);
     LONG expected = Comperand;
     __atomic_compare_exchange_n(Destination, &expected, Exchange, 0, SEQ, SEQ);
@@ -57,7 +57,7 @@ LONG InterlockedCompareExchange(LONG volatile *Destination, LONG Exchange, LONG 
 
 LONG InterlockedExchange(LONG volatile *Target, LONG Value)
 {
-    fr_point(FR_SP_XCHG, Target);
+    fr_point_args(FR_SP_XCHG, Target, 4, Value, 0);
     fr_check_access(Target);
     LONG old = __atomic_exchange_n(Target, Value, SEQ);
     if (old != Value)
@@ -68,7 +68,7 @@ LONG InterlockedExchange(LONG volatile *Target, LONG Value)
 
 LONG InterlockedExchangeAdd(LONG volatile *Addend, LONG Value)
 {
-    fr_point(FR_SP_ADD, Addend);
+    fr_point_args(FR_SP_ADD, Addend, 4, Value, 0);
     fr_check_access(Addend);
     LONG old = __atomic_fetch_add(Addend, Value, SEQ);
     if (Value)
@@ -81,7 +81,7 @@ LONG InterlockedExchangeAdd(LONG volatile *Addend, LONG Value)
 
 LONG InterlockedOr(LONG volatile *Destination, LONG Value)
 {
-    fr_point(FR_SP_OR, Destination);
+    fr_point_args(FR_SP_OR, Destination, 4, Value, 0);
     fr_check_access(Destination);
     LONG old = __atomic_fetch_or(Destination, Value, SEQ);
     if ((old | Value) != old)
@@ -92,7 +92,7 @@ LONG InterlockedOr(LONG volatile *Destination, LONG Value)
 
 LONG InterlockedAnd(LONG volatile *Destination, LONG Value)
 {
-    fr_point(FR_SP_AND, Destination);
+    fr_point_args(FR_SP_AND, Destination, 4, Value, 0);
     fr_check_access(Destination);
     LONG old = __atomic_fetch_and(Destination, Value, SEQ);
     if ((old & Value) != old)
@@ -124,7 +124,7 @@ LONG64 InterlockedDecrement64(LONG64 volatile *Addend)
 
 LONG64 InterlockedExchangeAdd64(LONG64 volatile *Addend, LONG64 Value)
 {
-    fr_point(FR_SP_ADD, Addend);
+    fr_point_args(FR_SP_ADD, Addend, 8, Value, 0);
     fr_check_access(Addend);
     LONG64 old = __atomic_fetch_add(Addend, Value, SEQ);
     if (Value)
@@ -136,7 +136,7 @@ LONG64 InterlockedExchangeAdd64(LONG64 volatile *Addend, LONG64 Value)
 LONG64 InterlockedCompareExchange64(LONG64 volatile *Destination, LONG64 Exchange,
                                     LONG64 Comperand)
 {
-    fr_point(FR_SP_CAS, Destination);
+    fr_point_args(FR_SP_CAS, Destination, 8, Exchange, Comperand);
     fr_check_access(Destination);
     LONG64 expected = Comperand;
     __atomic_compare_exchange_n(Destination, &expected, Exchange, 0, SEQ, SEQ);
@@ -188,7 +188,7 @@ LONG ReadAcquire(LONG const volatile *Source)
 
 VOID WriteNoFence(LONG volatile *Destination, LONG Value)
 {
-    fr_point(FR_SP_WRITE, Destination);
+    fr_point_args(FR_SP_WRITE, Destination, 4, Value, 0);
     fr_check_access(Destination);
     if (__atomic_exchange_n(Destination, Value, __ATOMIC_RELAXED) != Value)
         fr_note_write();
@@ -197,7 +197,7 @@ VOID WriteNoFence(LONG volatile *Destination, LONG Value)
 
 VOID WriteRelease(LONG volatile *Destination, LONG Value)
 {
-    fr_point(FR_SP_WRITE, Destination);
+    fr_point_args(FR_SP_WRITE, Destination, 4, Value, 0);
     fr_check_access(Destination);
     if (__atomic_exchange_n(Destination, Value, __ATOMIC_RELEASE) != Value)
         fr_note_write();

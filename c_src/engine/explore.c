@@ -1,0 +1,965 @@
+/*
+ * explore.c - systematic exploration inside the engine: the depth-first search
+ * over schedules with dynamic partial-order reduction, its shards, the count of
+ * the interleavings it stands for, and the state graph.
+ *
+ * The search is stateless (Flanagan & Godefroid, POPL 2005, with sleep sets): an
+ * execution re-runs from the start with a forced prefix of choices, then takes
+ * the current actor while it can (else the lowest-numbered one). After each step
+ * it finds, for every actor, the latest earlier step that is dependent with what
+ * that actor does next, may be co-enabled with it and does not happen before it,
+ * and asks that the actor (or, when it could not run there, every actor that
+ * could) be tried at that point. Sleep sets keep one execution per equivalence
+ * class among the ones that run to their end.
+ *
+ * What "dependent" means here (two steps of different actors):
+ *   - same CPU (conservative: a DPC that raises its CPU to DISPATCH disables the
+ *     other actors there, and any step may raise or lower it);
+ *   - same memory word, at least one writes (as executed: a compare-exchange that
+ *     failed, or an exchange that stored the same value, only read; a pending
+ *     interlocked operation counts as a write); spin locks count as writes to
+ *     their word; every list operation touches one "lists" object;
+ *   - a free and any access to the same pool block.
+ * Events (an operation waiting for another's end), the settle actor (after
+ * everyone) and the lock/unlock and same-CPU-owner pairs are orderings, never
+ * races: they enter happens-before but are not co-enabled.
+ *
+ * Spins: after YieldProcessor the engine blocks a spinner until another actor
+ * writes anything the current iteration has not seen, so how many iterations a
+ * bounded retry gets depends on where other actors' writes fall. The first step
+ * of every spin iteration therefore reads "the world" (it depends on every
+ * other actor's step that wrote): the step after a YieldProcessor, and the
+ * beginning of an operation once that operation has been seen to spin. When an
+ * execution shows a new spinning operation, the search starts over with it.
+ *
+ * Counting: every schedule belongs to exactly one equivalence class, and sleep
+ * sets run one maximal execution per class, so the number of schedules a search
+ * without reduction would run is the sum, over the maximal executions explored,
+ * of the linear extensions of their happens-before order (a dynamic program over
+ * the per-actor progress vectors).
+ */
+#define _GNU_SOURCE
+#include "fr_engine.h"
+#include "fr_sched.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define MAXA 32
+#define KEY_LISTS ((uintptr_t)1)
+#define KEY_POOL ((uintptr_t)2)
+#define COUNT_CAP (1 << 22) /* progress vectors beyond which an execution is not counted */
+
+enum { C_WRITE = 1, C_FREE = 2, C_LOCK = 4, C_UNLOCK = 8, C_WORLD = 16, C_WROTE = 32 };
+
+typedef struct fp {
+    uintptr_t key;
+    int block;
+    short actor;
+    short cpu;
+    unsigned char cat;
+    unsigned char owns;
+} fp;
+
+typedef struct node {
+    uint32_t enabled, backtrack, done, sleep;
+    int chosen;
+    int preempt; /* preemptions among the steps before this one */
+    fp f;        /* the chosen step's footprint */
+} node;
+
+static struct {
+    const FR_SCENARIO_SPEC *sc;
+    FR_RUN_SPEC run;
+    FR_DFS_SPEC spec;
+    int *prefix;
+    node *nodes;
+    int *vc;       /* per step: for each actor, the latest of its steps that happens before */
+    int cap;
+    int na;
+    int len;       /* nodes on the current path */
+    int target;    /* first step the current execution has not run before */
+    int floor;     /* never backtrack above this depth (a shard's prefix) */
+    uint32_t next_sleep;
+    int cut;       /* the current execution was cut: 1 asleep, 2 shard boundary, 3 bound */
+    int last[MAXA];
+    int last_op[MAXA];
+    unsigned char *spin_op; /* per scenario operation (+ settle): seen to spin */
+    int restart;
+    int restarts;
+    FR_DFS_STATUS st;
+    int *wit[16];
+    int wit_len[16], wit_pre[16];
+    int *shards;   /* split mode: split_depth actors per shard */
+    uint32_t *shard_sleep;
+    int n_shards, shard_cap;
+    double *count_f;
+    int count_f_cap;
+    int started;
+} X;
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static int grow(int need)
+{
+    if (need <= X.cap)
+        return 1;
+    int cap = X.cap ? X.cap : 256;
+    while (cap < need)
+        cap *= 2;
+    node *n = realloc(X.nodes, sizeof(node) * (size_t)cap);
+    if (!n)
+        return 0;
+    X.nodes = n;
+    int *v = realloc(X.vc, sizeof(int) * (size_t)cap * MAXA);
+    if (!v)
+        return 0;
+    X.vc = v;
+    X.cap = cap;
+    return 1;
+}
+
+/* ---- footprints ------------------------------------------------------------------ */
+static int is_spin_op(int op) { return op == FR_SP_YIELD || op == FR_SP_STALL; }
+
+static int spin_slot(int op_index) { return op_index < 0 ? X.sc->n_ops : op_index; }
+
+/* Does the actor's next step (op, in operation op_index) start a spin iteration? */
+static int world_read(int actor, int op, int op_index)
+{
+    return is_spin_op(X.last_op[actor]) || (op == FR_SP_BEGIN && X.spin_op[spin_slot(op_index)]);
+}
+
+/* wrote: the step changed memory (executed), or would in the current state (pending) */
+static void footprint_core(fp *f, int op, const volatile void *obj, int wrote)
+{
+    f->cat = 0;
+    f->key = 0;
+    f->block = -1;
+    switch (op) {
+    case FR_SP_BEGIN:
+    case FR_SP_YIELD:
+    case FR_SP_STALL:
+        return;
+    case FR_SP_READ:
+        f->key = (uintptr_t)obj;
+        break;
+    case FR_SP_LIST_READ:
+        f->key = KEY_LISTS;
+        return;
+    case FR_SP_LIST_INSERT:
+    case FR_SP_LIST_REMOVE:
+        f->key = KEY_LISTS;
+        f->cat = wrote ? C_WRITE : 0;
+        return;
+    case FR_SP_LOCK:
+        f->key = (uintptr_t)obj;
+        f->cat = C_WRITE | C_LOCK;
+        break;
+    case FR_SP_UNLOCK:
+        f->key = (uintptr_t)obj;
+        f->cat = C_WRITE | C_UNLOCK;
+        break;
+    case FR_SP_ALLOC:
+        f->key = KEY_POOL;
+        f->cat = C_WRITE;
+        return;
+    case FR_SP_FREE:
+        f->key = (uintptr_t)obj;
+        f->cat = C_WRITE | C_FREE;
+        break;
+    default: /* interlocked operations and plain writes */
+        f->key = (uintptr_t)obj;
+        f->cat = wrote ? C_WRITE : 0;
+        break;
+    }
+    f->block = f->key > KEY_POOL ? fr_pool_block_index(obj) : -1;
+}
+
+static void footprint(fp *f, int actor, int op, const volatile void *obj, int op_index, int wrote,
+                      int pending, int cpu, int owns)
+{
+    footprint_core(f, op, obj, wrote);
+    f->actor = (short)actor;
+    f->cpu = (short)cpu;
+    f->owns = (unsigned char)owns;
+    if (pending ? (f->cat & C_WRITE) != 0 : wrote)
+        f->cat |= C_WROTE;
+    if (world_read(actor, op, op_index))
+        f->cat |= C_WORLD;
+}
+
+static void pending_fp(int actor, fp *f)
+{
+    fr_actor_view v;
+    fr_sched_view(actor, &v);
+    footprint(f, actor, v.pending_op, v.pending_obj, v.op_index, v.pending_writes, 1, v.cpu,
+              v.owns_cpu);
+}
+
+static int dependent(const fp *a, const fp *b)
+{
+    if (a->cpu == b->cpu)
+        return 1;
+    if (((a->cat & C_WORLD) && (b->cat & C_WROTE)) || ((b->cat & C_WORLD) && (a->cat & C_WROTE)))
+        return 1;
+    if (a->block >= 0 && a->block == b->block && ((a->cat | b->cat) & C_FREE))
+        return 1;
+    return a->key && a->key == b->key && ((a->cat | b->cat) & C_WRITE);
+}
+
+static int coenabled(const fp *a, const fp *b)
+{
+    if (a->cpu == b->cpu && (a->owns || b->owns))
+        return 0;
+    if (a->key == b->key && (a->cat & (C_LOCK | C_UNLOCK)) && (b->cat & (C_LOCK | C_UNLOCK)) &&
+        ((a->cat ^ b->cat) & C_UNLOCK))
+        return 0;
+    return 1;
+}
+
+/* ---- the search ---------------------------------------------------------------------- */
+static int is_preemption(int d, int chosen)
+{
+    if (d == 0)
+        return 0;
+    int prev = X.nodes[d - 1].chosen;
+    return chosen != prev && (X.nodes[d].enabled >> prev & 1);
+}
+
+static void join(int *dst, const int *src)
+{
+    for (int a = 0; a < X.na; a++)
+        if (src[a] > dst[a])
+            dst[a] = src[a];
+}
+
+/* Source-DPOR (Abdulla et al., POPL 2014): the race (i, e) is reversed by running,
+ * at the state before i, an actor that can start notdep(i).e (the steps after i that
+ * do not happen after it, then e). `clock` is e's happens-before clock, `last` the
+ * index of e's last step in the sequence (e itself, or the end for a pending e), and
+ * e belongs to `actor`. */
+static void reverse_race(int i, int last, int actor, const int *clock)
+{
+    if (i < X.floor)
+        return;
+    node *n = &X.nodes[i];
+    int ai = X.nodes[i].f.actor;
+    uint32_t initials = 0, seen = 0;
+    for (int j = i + 1; j < last; j++) {
+        const int *vj = &X.vc[(size_t)j * MAXA];
+        if (vj[ai] >= i)
+            continue; /* happens after i */
+        int a = X.nodes[j].chosen;
+        if (seen >> a & 1)
+            continue;
+        seen |= 1u << a;
+        int first = 1;
+        for (int b = 0; b < X.na && first; b++)
+            if (b != a && vj[b] > i)
+                first = 0;
+        if (first)
+            initials |= 1u << a;
+    }
+    if (!(seen >> actor & 1)) {
+        int first = 1;
+        for (int b = 0; b < X.na && first; b++)
+            if (b != actor && b != ai && clock[b] > i)
+                first = 0;
+        if (first)
+            initials |= 1u << actor;
+    }
+    initials &= n->enabled;
+    if (!initials) { /* cannot name who starts it: everyone (Flanagan-Godefroid) */
+        n->backtrack |= n->enabled;
+        return;
+    }
+    if (initials & (n->backtrack | n->done))
+        return;
+    uint32_t awake = initials & ~n->sleep;
+    if (!awake)
+        return; /* every initial is asleep: explored from an earlier sibling */
+    n->backtrack |= (awake >> actor & 1) ? 1u << actor : awake & -awake;
+}
+
+/* Races of an actor's pending step (one that never ran: the actor was blocked when
+ * the execution ended) with the steps before it. */
+static void pending_races(int p, int n_steps)
+{
+    fp t;
+    pending_fp(p, &t);
+    int clock[MAXA];
+    if (X.last[p] >= 0)
+        memcpy(clock, &X.vc[(size_t)X.last[p] * MAXA], sizeof clock);
+    else
+        for (int a = 0; a < MAXA; a++)
+            clock[a] = -1;
+    int races[64], nr = 0;
+    int rc[MAXA];
+    memcpy(rc, clock, sizeof rc);
+    for (int i = n_steps - 1; i >= X.floor; i--) {
+        const fp *g = &X.nodes[i].f;
+        if (g->actor == p || (clock[g->actor] >= i && rc[g->actor] >= i) || !dependent(g, &t))
+            continue;
+        if (clock[g->actor] < i)
+            join(clock, &X.vc[(size_t)i * MAXA]);
+        if (rc[g->actor] < i && coenabled(g, &t)) {
+            if (nr < 64)
+                races[nr++] = i;
+            join(rc, &X.vc[(size_t)i * MAXA]);
+        }
+    }
+    for (int r = 0; r < nr; r++)
+        reverse_race(races[r], n_steps, p, clock);
+}
+
+static void record_shard(int d, uint32_t sleep)
+{
+    if (X.n_shards == X.shard_cap) {
+        int cap = X.shard_cap ? X.shard_cap * 2 : 64;
+        int *s = realloc(X.shards, sizeof(int) * (size_t)cap * (size_t)(X.spec.split_depth + 1));
+        uint32_t *z = realloc(X.shard_sleep, sizeof(uint32_t) * (size_t)cap);
+        if (!s || !z) {
+            if (s)
+                X.shards = s;
+            if (z)
+                X.shard_sleep = z;
+            return;
+        }
+        X.shards = s;
+        X.shard_sleep = z;
+        X.shard_cap = cap;
+    }
+    int *row = &X.shards[(size_t)X.n_shards * (size_t)(X.spec.split_depth + 1)];
+    row[0] = d;
+    for (int i = 0; i < d; i++)
+        row[1 + i] = X.nodes[i].chosen;
+    X.shard_sleep[X.n_shards++] = sleep;
+}
+
+int fr_dfs_pick(int d, uint32_t mask, int current)
+{
+    if (!grow(d + 2)) {
+        fr_sched_fail(FR_ERR_RESOURCES, "out of memory (search stack)");
+        return -1;
+    }
+    node *n = &X.nodes[d];
+    if (d < X.len) { /* a step of the path: the same state, the recorded choice */
+        if (n->enabled != mask) {
+            fr_sched_fail(FR_ERR_CALLBACK,
+                          "the execution is not deterministic: a replayed prefix enabled other "
+                          "actors (does the variant keep state outside the shim?)");
+            return -1;
+        }
+        return n->chosen;
+    }
+    if (X.spec.split_depth > 0 && d == X.spec.split_depth) {
+        if (mask & ~X.next_sleep)
+            record_shard(d, X.next_sleep);
+        X.cut = 2;
+        return -1;
+    }
+    n->enabled = mask;
+    n->preempt = d ? X.nodes[d - 1].preempt + is_preemption(d - 1, X.nodes[d - 1].chosen) : 0;
+    int c;
+    if (d < X.floor) { /* a shard's prefix */
+        c = X.prefix[d];
+        n->sleep = 0;
+        if (c < 0 || c >= X.na || !(mask >> c & 1)) {
+            fr_sched_fail(FR_ERR_SCHEDULE, "the shard's prefix names an actor that cannot run");
+            return -1;
+        }
+    } else {
+        n->sleep = d == X.floor && X.floor > 0 ? X.spec.prefix_sleep : X.next_sleep;
+        if (!X.spec.reduction)
+            n->sleep = 0;
+        uint32_t cand = mask & ~n->sleep;
+        if (!cand) {
+            X.cut = 1;
+            return -1;
+        }
+        int bound = X.spec.preemption_bound;
+        uint32_t allowed = cand;
+        if (bound >= 0 && d > 0 && n->preempt >= bound) {
+            int prev = X.nodes[d - 1].chosen;
+            if (mask >> prev & 1)
+                allowed &= 1u << prev; /* only continuing is not a preemption */
+        }
+        if (!allowed) {
+            X.st.bound_pruned++;
+            X.cut = 3;
+            return -1;
+        }
+        c = (current >= 0 && (allowed >> current & 1)) ? current : __builtin_ctz(allowed);
+        /* the search without reduction, and the levels above the shards, try everyone */
+        n->backtrack = (!X.spec.reduction || X.spec.split_depth > 0) ? cand : 1u << c;
+    }
+    if (d < X.floor)
+        n->backtrack = 1u << c;
+    n->done = 1u << c;
+    n->chosen = c;
+    X.len = d + 1;
+    return c;
+}
+
+
+void fr_dfs_stepped(int d, int c, int op, const volatile void *obj, int op_index, int wrote,
+                    int owned)
+{
+    if (d < X.target) {
+        X.last[c] = d;
+        X.last_op[c] = op;
+        return;
+    }
+    node *n = &X.nodes[d];
+    fr_actor_view v;
+    fr_sched_view(c, &v);
+    footprint(&n->f, c, op, obj, op_index, wrote, 0, v.cpu, owned);
+    X.last_op[c] = op;
+    if (is_spin_op(op) && !X.spin_op[spin_slot(op_index)]) {
+        X.spin_op[spin_slot(op_index)] = 1;
+        X.restart = 1;
+    }
+    /* happens-before: program order, the orderings that enable the step (events,
+     * settle), then every earlier dependent step; a dependent step that does not
+     * already happen before is a race */
+    int *vc = &X.vc[(size_t)d * MAXA];
+    if (X.last[c] >= 0)
+        memcpy(vc, &X.vc[(size_t)X.last[c] * MAXA], sizeof(int) * MAXA);
+    else
+        for (int a = 0; a < MAXA; a++)
+            vc[a] = -1;
+    if (op == FR_SP_BEGIN) {
+        if (op_index < 0) { /* settle: after every other actor */
+            for (int a = 0; a < X.na; a++)
+                if (a != c && X.last[a] >= 0)
+                    join(vc, &X.vc[(size_t)X.last[a] * MAXA]);
+        } else {
+            const FR_OP_SPEC *o = &X.sc->ops[op_index];
+            for (int k = 0; k < o->n_after; k++) {
+                int s = fr_sched_event_step(o->after[k]);
+                if (s >= 0 && s < d)
+                    join(vc, &X.vc[(size_t)s * MAXA]);
+            }
+        }
+    }
+    int analyse = X.spec.reduction && X.spec.split_depth <= 0;
+    int races[64], nr = 0;
+    /* rc: happens-before through races only. An unlock before a lock of the same
+     * lock (or a step of a CPU's owner before another step there) orders them but
+     * is no race: the lock that opened the critical section races with ours. */
+    int rc[MAXA];
+    memcpy(rc, vc, sizeof rc);
+    for (int i = d - 1; i >= 0; i--) {
+        const fp *g = &X.nodes[i].f;
+        if (g->actor == c || (vc[g->actor] >= i && rc[g->actor] >= i) || !dependent(g, &n->f))
+            continue;
+        if (vc[g->actor] < i)
+            join(vc, &X.vc[(size_t)i * MAXA]);
+        if (rc[g->actor] < i && coenabled(g, &n->f)) {
+            if (analyse && i >= X.floor && nr < 64)
+                races[nr++] = i;
+            join(rc, &X.vc[(size_t)i * MAXA]);
+        }
+    }
+    vc[c] = d;
+    X.last[c] = d;
+    for (int r = 0; r < nr; r++)
+        reverse_race(races[r], d, c, vc);
+
+    /* sleep set of the next state: what slept or was explored here, and is
+     * independent of the step just taken */
+    uint32_t sleep = 0;
+    if (X.spec.reduction)
+        sleep = (n->sleep | (n->done & ~(1u << c))) & ~(1u << c);
+    for (uint32_t s = sleep; s; s &= s - 1) {
+        int p = __builtin_ctz(s);
+        fr_actor_view pv;
+        fr_sched_view(p, &pv);
+        fp t;
+        if (pv.status == FR_VIEW_DONE) {
+            sleep &= ~(1u << p);
+            continue;
+        }
+        footprint(&t, p, pv.pending_op, pv.pending_obj, pv.op_index, pv.pending_writes, 1, pv.cpu,
+                  pv.owns_cpu);
+        if (dependent(&n->f, &t))
+            sleep &= ~(1u << p);
+    }
+    X.next_sleep = sleep;
+}
+
+/* Linear extensions of the execution's happens-before order: the number of
+ * schedules equivalent to it. */
+static double count_linearizations(int n)
+{
+    int na = X.na - 1; /* the settle actor runs after everyone: it adds no choice */
+    int len[MAXA] = {0}, pos[MAXA];
+    static int *steps_of, *local, *need;
+    static int cap;
+    if (n > cap) {
+        int c2 = n * 2;
+        int *a = realloc(steps_of, sizeof(int) * (size_t)c2);
+        int *b = realloc(local, sizeof(int) * (size_t)c2);
+        int *e = realloc(need, sizeof(int) * (size_t)c2 * MAXA);
+        if (a)
+            steps_of = a;
+        if (b)
+            local = b;
+        if (e)
+            need = e;
+        if (!a || !b || !e)
+            return -1;
+        cap = c2;
+    }
+    for (int i = 0; i < n; i++) {
+        int a = X.nodes[i].chosen;
+        if (a < na)
+            local[i] = len[a]++;
+    }
+    double states = 1;
+    for (int a = 0; a < na; a++)
+        states *= len[a] + 1;
+    if (states > COUNT_CAP)
+        return -1;
+    int total = (int)states;
+    /* steps_of: per actor, its steps in order, packed */
+    int base[MAXA], stride[MAXA];
+    int off = 0, s = 1;
+    for (int a = 0; a < na; a++) {
+        base[a] = off;
+        off += len[a];
+        stride[a] = s;
+        s *= len[a] + 1;
+        pos[a] = 0;
+    }
+    for (int i = 0; i < n; i++) {
+        int a = X.nodes[i].chosen;
+        if (a >= na)
+            continue;
+        steps_of[base[a] + local[i]] = i;
+        const int *vc = &X.vc[(size_t)i * MAXA];
+        for (int b = 0; b < na; b++)
+            need[(size_t)i * MAXA + b] = vc[b] >= 0 && b != a ? local[vc[b]] + 1 : 0;
+    }
+    if (total > X.count_f_cap) {
+        double *f = realloc(X.count_f, sizeof(double) * (size_t)total);
+        if (!f)
+            return -1;
+        X.count_f = f;
+        X.count_f_cap = total;
+    }
+    double *f = X.count_f;
+    memset(f, 0, sizeof(double) * (size_t)total);
+    f[0] = 1;
+    for (int idx = 0; idx < total; idx++) {
+        if (f[idx] != 0) {
+            for (int b = 0; b < na; b++) {
+                if (pos[b] >= len[b])
+                    continue;
+                const int *nd = &need[(size_t)steps_of[base[b] + pos[b]] * MAXA];
+                int ok = 1;
+                for (int a = 0; a < na && ok; a++)
+                    ok = pos[a] >= nd[a];
+                if (ok)
+                    f[idx + stride[b]] += f[idx];
+            }
+        }
+        for (int a = 0; a < na; a++) { /* next progress vector */
+            if (++pos[a] <= len[a])
+                break;
+            pos[a] = 0;
+        }
+    }
+    return f[total - 1];
+}
+
+static int backtrack(void)
+{
+    for (int d = X.len - 1; d >= X.floor; d--) {
+        node *n = &X.nodes[d];
+        uint32_t cand = n->backtrack & ~n->done & ~n->sleep & n->enabled;
+        while (cand) {
+            int p = __builtin_ctz(cand);
+            cand &= cand - 1;
+            n->done |= 1u << p;
+            if (X.spec.preemption_bound >= 0 &&
+                n->preempt + is_preemption(d, p) > X.spec.preemption_bound) {
+                X.st.bound_pruned++;
+                continue;
+            }
+            n->chosen = p;
+            X.len = d + 1;
+            X.target = d;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static double coverage(void)
+{
+    if (X.st.complete)
+        return 1.0;
+    double cov = 0, w = 1;
+    for (int d = X.floor; d < X.len; d++) {
+        const node *n = &X.nodes[d];
+        uint32_t all = (n->backtrack | n->done) & n->enabled & ~n->sleep;
+        int total = __builtin_popcount(all);
+        if (total <= 1)
+            continue;
+        int before = __builtin_popcount(n->done & all) - 1;
+        cov += w * before / total;
+        w /= total;
+    }
+    return cov;
+}
+
+int fr_dfs_start(const FR_SCENARIO_SPEC *scenario, const FR_RUN_SPEC *run, const FR_DFS_SPEC *dfs)
+{
+    X.sc = scenario;
+    X.run = *run;
+    X.run.strategy = FR_STRAT_DFS;
+    X.run.n_segments = 0;
+    X.run.n_order = 0;
+    X.spec = *dfs;
+    X.spec.prefix = NULL;
+    free(X.prefix);
+    X.prefix = NULL;
+    if (dfs->n_prefix > 0) {
+        X.prefix = malloc(sizeof(int) * (size_t)dfs->n_prefix);
+        if (!X.prefix)
+            return FR_ERR_RESOURCES;
+        memcpy(X.prefix, dfs->prefix, sizeof(int) * (size_t)dfs->n_prefix);
+    }
+    X.na = scenario->n_actors + 1;
+    if (X.na > MAXA)
+        return FR_ERR_SPEC;
+    X.floor = dfs->n_prefix > 0 ? dfs->n_prefix : 0;
+    X.len = 0;
+    X.target = 0;
+    memset(&X.st, 0, sizeof X.st);
+    X.st.interleavings_exact = 1;
+    for (int k = 0; k < 16; k++) {
+        free(X.wit[k]);
+        X.wit[k] = NULL;
+        X.wit_len[k] = -1;
+    }
+    X.n_shards = 0;
+    X.restarts = 0;
+    free(X.spin_op);
+    X.spin_op = calloc((size_t)scenario->n_ops + 1, 1);
+    if (!X.spin_op)
+        return FR_ERR_RESOURCES;
+    X.started = 1;
+    return grow(256) ? FR_OK : FR_ERR_RESOURCES;
+}
+
+static void keep_witness(int n, uint32_t kinds)
+{
+    int pre = n > 0 ? X.nodes[n - 1].preempt + is_preemption(n - 1, X.nodes[n - 1].chosen) : 0;
+    for (int k = 1; k < 16; k++) {
+        if (!(kinds >> k & 1))
+            continue;
+        if (X.wit_len[k] >= 0 &&
+            (X.wit_pre[k] < pre || (X.wit_pre[k] == pre && X.wit_len[k] <= n)))
+            continue;
+        int *w = realloc(X.wit[k], sizeof(int) * (size_t)(n ? n : 1));
+        if (!w)
+            continue;
+        for (int i = 0; i < n; i++)
+            w[i] = X.nodes[i].chosen;
+        X.wit[k] = w;
+        X.wit_len[k] = n;
+        X.wit_pre[k] = pre;
+    }
+}
+
+int fr_dfs_run(int64_t max_executions, double max_seconds, FR_DFS_STATUS *out)
+{
+    if (!X.started)
+        return FR_ERR_SPEC;
+    double t0 = now_s();
+    int64_t ran = 0;
+    int rc = FR_OK;
+    while (!X.st.complete && !X.st.stopped) {
+        if (max_executions > 0 && ran >= max_executions)
+            break;
+        if (max_seconds > 0 && (ran & 15) == 0 && ran && now_s() - t0 > max_seconds)
+            break;
+        X.cut = 0;
+        X.next_sleep = 0;
+        X.restart = 0;
+        for (int a = 0; a < MAXA; a++) {
+            X.last[a] = -1;
+            X.last_op[a] = -1;
+        }
+        rc = fr_engine_execute(X.sc, &X.run, 0);
+        if (rc != FR_OK)
+            break;
+        ran++;
+        int n = fr_steps();
+        X.st.executions++;
+        X.st.steps += n;
+        if (n > X.st.max_depth)
+            X.st.max_depth = n;
+        if (X.cut == 1)
+            X.st.sleep_blocked++;
+        if (!X.cut) {
+            X.st.maximal++;
+            if (X.spec.count_interleavings && X.st.interleavings_exact) {
+                double c = count_linearizations(n);
+                if (c < 0)
+                    X.st.interleavings_exact = 0;
+                else
+                    X.st.interleavings += c;
+            }
+        }
+        if (X.spec.reduction && X.spec.split_depth <= 0)
+            for (int p = 0; p < X.na; p++) {
+                fr_actor_view pv;
+                fr_sched_view(p, &pv);
+                if (pv.status != FR_VIEW_DONE)
+                    pending_races(p, n);
+            }
+        uint32_t kinds = fr_violation_kinds();
+        if (kinds) {
+            X.st.violating++;
+            for (int k = 1; k < 16; k++)
+                if (kinds >> k & 1)
+                    X.st.by_kind[k]++;
+            keep_witness(n, kinds);
+            if (kinds & X.spec.stop_kinds)
+                X.st.stopped = 1;
+        }
+        if (X.restart && X.spec.reduction && X.spec.split_depth <= 0) {
+            /* a new spinning operation: its beginnings read the world from now on,
+             * which earlier executions did not know; search again */
+            X.restarts++;
+            X.len = 0;
+            X.target = 0;
+            X.spec.prefix_sleep = 0;
+            X.st.interleavings = 0;
+            X.st.interleavings_exact = 1;
+            X.st.maximal = 0;
+            continue;
+        }
+        if (!backtrack())
+            X.st.complete = 1;
+    }
+    X.st.coverage = coverage();
+    X.st.shards = X.n_shards;
+    X.st.restarts = X.restarts;
+    if (!X.spec.count_interleavings)
+        X.st.interleavings_exact = 0;
+    *out = X.st;
+    return rc;
+}
+
+int fr_dfs_witness(int kind, int *actors, int cap, int *preemptions)
+{
+    if (kind < 1 || kind > 15 || X.wit_len[kind] < 0)
+        return -1;
+    int n = X.wit_len[kind];
+    for (int i = 0; i < n && i < cap; i++)
+        actors[i] = X.wit[kind][i];
+    if (preemptions)
+        *preemptions = X.wit_pre[kind];
+    return n;
+}
+
+int fr_dfs_shard(int index, int *actors, int cap, uint32_t *sleep)
+{
+    if (index < 0 || index >= X.n_shards)
+        return -1;
+    const int *row = &X.shards[(size_t)index * (size_t)(X.spec.split_depth + 1)];
+    for (int i = 0; i < row[0] && i < cap; i++)
+        actors[i] = row[1 + i];
+    if (sleep)
+        *sleep = X.shard_sleep[index];
+    return row[0];
+}
+
+/* ---- the state graph --------------------------------------------------------------------- */
+static struct {
+    FR_GRAPH_NODE *nodes;
+    int n_nodes, nodes_cap;
+    int *node_slots; /* open addressing: node index + 1 */
+    int node_slot_cap;
+    FR_GRAPH_EDGE *edges;
+    uint64_t *edge_keys;
+    int n_edges, edges_cap;
+    int *edge_slots;
+    int edge_slot_cap;
+    int max_edges;
+    int truncated;
+} G;
+
+void fr_graph_reset(int max_edges)
+{
+    G.n_nodes = 0;
+    G.n_edges = 0;
+    G.truncated = 0;
+    G.max_edges = max_edges > 0 ? max_edges : 1 << 20;
+    if (G.node_slots)
+        memset(G.node_slots, 0, sizeof(int) * (size_t)G.node_slot_cap);
+    if (G.edge_slots)
+        memset(G.edge_slots, 0, sizeof(int) * (size_t)G.edge_slot_cap);
+}
+
+static uint64_t fmix(uint64_t k)
+{
+    k ^= k >> 33;
+    k *= 0xFF51AFD7ED558CCDULL;
+    k ^= k >> 33;
+    k *= 0xC4CEB9FE1A85EC53ULL;
+    k ^= k >> 33;
+    return k;
+}
+
+static int rehash(int **slots, int *slot_cap, int count, uint64_t (*key_of)(int))
+{
+    int cap = *slot_cap ? *slot_cap * 2 : 4096;
+    int *s = calloc((size_t)cap, sizeof(int));
+    if (!s)
+        return 0;
+    for (int i = 0; i < count; i++) {
+        uint64_t h = fmix(key_of(i));
+        size_t j = (size_t)(h & (uint64_t)(cap - 1));
+        while (s[j])
+            j = (j + 1) & (size_t)(cap - 1);
+        s[j] = i + 1;
+    }
+    free(*slots);
+    *slots = s;
+    *slot_cap = cap;
+    return 1;
+}
+
+static uint64_t node_key(int i) { return G.nodes[i].hash; }
+static uint64_t edge_key(int i) { return G.edge_keys[i]; }
+
+int fr_graph_state(uint64_t hash, int initial)
+{
+    if ((G.n_nodes + 1) * 2 > G.node_slot_cap &&
+        !rehash(&G.node_slots, &G.node_slot_cap, G.n_nodes, node_key))
+        return -1;
+    size_t mask = (size_t)G.node_slot_cap - 1;
+    size_t j = (size_t)(fmix(hash) & mask);
+    while (G.node_slots[j]) {
+        FR_GRAPH_NODE *nd = &G.nodes[G.node_slots[j] - 1];
+        if (nd->hash == hash) {
+            nd->visits++;
+            nd->initial |= initial;
+            return G.node_slots[j] - 1;
+        }
+        j = (j + 1) & mask;
+    }
+    if (G.n_edges >= G.max_edges) {
+        G.truncated = 1;
+        return -1;
+    }
+    if (G.n_nodes == G.nodes_cap) {
+        int cap = G.nodes_cap ? G.nodes_cap * 2 : 4096;
+        FR_GRAPH_NODE *nn = realloc(G.nodes, sizeof(FR_GRAPH_NODE) * (size_t)cap);
+        if (!nn)
+            return -1;
+        G.nodes = nn;
+        G.nodes_cap = cap;
+    }
+    FR_GRAPH_NODE *nd = &G.nodes[G.n_nodes];
+    memset(nd, 0, sizeof *nd);
+    nd->hash = hash;
+    nd->initial = initial;
+    nd->visits = 1;
+    G.node_slots[j] = ++G.n_nodes;
+    return G.n_nodes - 1;
+}
+
+void fr_graph_link(int from, int to, int actor, int op, const volatile void *obj)
+{
+    if (from < 0 || to < 0)
+        return;
+    int kind, index, offset;
+    fr_describe_obj(obj, &kind, &index, &offset);
+    uint64_t key = fmix((uint64_t)from * 0x9E3779B97F4A7C15ULL ^ (uint64_t)to) ^
+                   fmix((uint64_t)actor << 40 ^ (uint64_t)op << 32 ^ (uint64_t)(kind + 1) << 24 ^
+                        (uint64_t)(uint32_t)(index + 1) << 12 ^ (uint64_t)(uint32_t)offset);
+    if ((G.n_edges + 1) * 2 > G.edge_slot_cap &&
+        !rehash(&G.edge_slots, &G.edge_slot_cap, G.n_edges, edge_key))
+        return;
+    size_t mask = (size_t)G.edge_slot_cap - 1;
+    size_t j = (size_t)(fmix(key) & mask);
+    while (G.edge_slots[j]) {
+        int e = G.edge_slots[j] - 1;
+        FR_GRAPH_EDGE *ed = &G.edges[e];
+        if (G.edge_keys[e] == key && ed->src == from && ed->dst == to && ed->actor == actor &&
+            ed->op == op && ed->obj_kind == kind && ed->obj_index == index &&
+            ed->obj_offset == offset) {
+            ed->count++;
+            return;
+        }
+        j = (j + 1) & mask;
+    }
+    if (G.n_edges >= G.max_edges) {
+        G.truncated = 1;
+        return;
+    }
+    if (G.n_edges == G.edges_cap) {
+        int cap = G.edges_cap ? G.edges_cap * 2 : 4096;
+        FR_GRAPH_EDGE *ne = realloc(G.edges, sizeof(FR_GRAPH_EDGE) * (size_t)cap);
+        uint64_t *nk = realloc(G.edge_keys, sizeof(uint64_t) * (size_t)cap);
+        if (ne)
+            G.edges = ne;
+        if (nk)
+            G.edge_keys = nk;
+        if (!ne || !nk)
+            return;
+        G.edges_cap = cap;
+    }
+    FR_GRAPH_EDGE *ed = &G.edges[G.n_edges];
+    ed->src = from;
+    ed->dst = to;
+    ed->actor = actor;
+    ed->op = op;
+    ed->obj_kind = kind;
+    ed->obj_index = index;
+    ed->obj_offset = offset;
+    ed->count = 1;
+    G.edge_keys[G.n_edges] = key;
+    G.edge_slots[j] = ++G.n_edges;
+}
+
+void fr_graph_terminal(int node, uint32_t kinds)
+{
+    if (node < 0 || node >= G.n_nodes)
+        return;
+    G.nodes[node].terminal = 1;
+    G.nodes[node].kinds |= kinds;
+}
+
+int fr_graph_nodes(void) { return G.n_nodes; }
+int fr_graph_edges(void) { return G.n_edges; }
+int fr_graph_truncated(void) { return G.truncated; }
+
+void fr_graph_node(int i, FR_GRAPH_NODE *out)
+{
+    if (i >= 0 && i < G.n_nodes)
+        *out = G.nodes[i];
+    else
+        memset(out, 0, sizeof *out);
+}
+
+void fr_graph_edge(int i, FR_GRAPH_EDGE *out)
+{
+    if (i >= 0 && i < G.n_edges)
+        *out = G.edges[i];
+    else
+        memset(out, 0, sizeof *out);
+}

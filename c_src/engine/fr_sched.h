@@ -1,0 +1,46 @@
+/*
+ * fr_sched.h - what the explorer (explore.c) sees of the controlled loop
+ * (engine.c), and the hooks the loop calls when the explorer drives it.
+ * Internal to the engine: neither variants nor the core include it.
+ */
+#ifndef FLOWRACE_FR_SCHED_H
+#define FLOWRACE_FR_SCHED_H
+
+#include <stdint.h>
+#include "fr_api.h"
+
+/* One actor as the scheduler sees it at a scheduling point. */
+typedef struct fr_actor_view {
+    int status;      /* 0 idle, 1 ready, 2 done */
+    int cpu;
+    int owns_cpu;    /* it runs at DISPATCH_LEVEL on its CPU: nobody else there can run */
+    int pending_op;  /* FR_SP_* it performs when it next runs */
+    const volatile void *pending_obj;
+    int op_index;    /* scenario operation it is in (or about to begin); -1 settle */
+    int pending_writes; /* the pending operation would change memory now (1 if unknown) */
+} fr_actor_view;
+
+#define FR_VIEW_DONE 2
+
+/* engine.c */
+int fr_engine_execute(const FR_SCENARIO_SPEC *sc, const FR_RUN_SPEC *run, uint64_t seed);
+int fr_sched_nactors(void);
+void fr_sched_view(int actor, fr_actor_view *out);
+int fr_sched_event_step(int event);     /* step at which the event ended, -1 if not yet */
+void fr_sched_fail(int code, const char *text);
+int fr_pool_block_index(const volatile void *p); /* -1 outside the pool */
+uint32_t fr_violation_kinds(void);
+uint64_t fr_state_hash(void);
+void fr_describe_obj(const volatile void *p, int *kind, int *index, int *offset);
+
+/* explore.c: the depth-first explorer's strategy (FR_STRAT_DFS) */
+int fr_dfs_pick(int step, uint32_t enabled, int current);
+void fr_dfs_stepped(int step, int actor, int op, const volatile void *obj, int op_index,
+                    int wrote, int owned_cpu);
+
+/* explore.c: the state graph, fed by the loop when FR_RUN_SPEC.record_states is set */
+int fr_graph_state(uint64_t hash, int initial);
+void fr_graph_link(int from, int to, int actor, int op, const volatile void *obj);
+void fr_graph_terminal(int node, uint32_t kinds);
+
+#endif
