@@ -1,0 +1,167 @@
+"""`flowrace explore`: systematic exploration of one driver variant x scenario.
+
+Exit codes: 0 no violation, 1 a violation (its minimised counterexample written to
+--out, replayable with `flowrace replay`), 2 bad input (one line on stderr).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+from kernel_model.explore import explore
+from kernel_model.timeline import print_outcome
+
+from .cli import main, user_errors
+
+
+class _OneLineUsage(click.Command):
+    """Bad options are bad input too: one line on stderr, exit 2 (no usage block)."""
+
+    def parse_args(self, ctx, args):
+        try:
+            return super().parse_args(ctx, args)
+        except click.UsageError as exc:
+            click.echo(f"flowrace: error: {exc.format_message()}", err=True)
+            sys.exit(2)
+
+
+def _progress_bar(strategy: str, label: str, max_executions: int | None):
+    console = Console(stderr=True)
+    columns = [SpinnerColumn(), TextColumn(f"[bold]{label}"), BarColumn(),
+               TextColumn("{task.fields[line]}"), TimeElapsedColumn()]
+    bar = Progress(*columns, console=console, transient=True)
+    total = 1.0 if strategy == "dfs" else (max_executions or None)
+    task = bar.add_task(label, total=total, line="")
+
+    def update(p) -> None:
+        rate = p.executions / max(bar.tasks[0].elapsed or 1e-9, 1e-9)
+        found = len(p.by_kind)
+        line = f"{p.executions:,} executions  {rate:,.0f}/s  violations: {found}"
+        if strategy == "dfs":
+            cov = 1.0 if p.complete else p.details.get("coverage", 0.0)
+            line += f"  coverage ≈ {100 * cov:.1f}%"
+            bar.update(task, completed=cov, line=line)
+        else:
+            bar.update(task, completed=p.executions, line=line)
+
+    return bar, update
+
+
+def _fmt_count(x) -> str:
+    if x is None:
+        return "?"
+    return f"{x:,.0f}" if x < 1e12 else f"{x:.3g}"
+
+
+@click.command("explore", cls=_OneLineUsage)
+@click.option("--driver", required=True, help="built-in variant name, or a path to a .c proposal")
+@click.option("--scenario", "scenario_name", required=True, help="scenario name (flowrace list)")
+@click.option("--strategy", type=click.Choice(["dfs", "random", "pct"]), default="dfs",
+              show_default=True)
+@click.option("--max-executions", type=int, help="stop after this many executions")
+@click.option("--time-budget", type=float, help="stop after this many seconds")
+@click.option("--preemption-bound", type=int, help="dfs: at most this many preemptions")
+@click.option("--depth", type=int, default=2, show_default=True, help="pct: bug depth d")
+@click.option("--seed", type=int, default=0, show_default=True, help="random/pct: first seed")
+@click.option("--jobs", type=int, default=1, show_default=True,
+              help="processes (dfs: schedule-prefix shards; random/pct: seed ranges)")
+@click.option("--json", "as_json", is_flag=True, help="print one JSON object")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default="flowrace-out",
+              show_default=True, help="where counterexamples (and the state graph) go")
+@click.option("--state-graph", is_flag=True,
+              help="record the explored states; write GraphML and DOT to --out")
+@click.option("--no-minimise", is_flag=True, help="keep counterexamples as found")
+@click.option("--no-pictures", is_flag=True, help="no SVG/PNG pictures")
+@click.option("--stop-at-first", is_flag=True, help="stop at the first violation")
+@user_errors
+def explore_cmd(driver, scenario_name, strategy, max_executions, time_budget, preemption_bound,
+                depth, seed, jobs, as_json, out_dir, state_graph, no_minimise, no_pictures,
+                stop_at_first):
+    """Explore the interleavings of a scenario on a driver variant. Exit 0 when no
+    violation was found, 1 when one was (its minimised counterexample is written to
+    --out), 2 on bad input."""
+    from compare.scenarios import get_scenario
+    from kernel_model import load_variant
+
+    scenario = get_scenario(scenario_name)
+    variant = load_variant(driver)
+    show_bar = not as_json and sys.stderr.isatty()
+    bar, update = (None, None)
+    if show_bar:
+        bar, update = _progress_bar(strategy, f"{strategy} {driver} × {scenario_name}",
+                                    max_executions)
+        bar.start()
+    try:
+        res = explore(variant, scenario, strategy, max_executions=max_executions,
+                      time_budget=time_budget, preemption_bound=preemption_bound, depth=depth,
+                      seed=seed, jobs=jobs, state_graph=state_graph, minimise=not no_minimise,
+                      out=None, stop_at_first=stop_at_first, progress=update)
+    finally:
+        if bar is not None:
+            bar.stop()
+    if res.counterexamples or res.graph is not None:
+        from kernel_model.explore import write_outputs
+
+        write_outputs(res, __import__("pathlib").Path(out_dir), pictures=not no_pictures)
+    if as_json:
+        click.echo(json.dumps(res.to_json(), indent=2))
+    else:
+        _print_human(res, Console())
+    sys.exit(1 if res.counterexamples else 0)
+
+
+def _print_human(res, console: Console) -> None:
+    d = res.details
+    head = (f"[bold]{res.strategy}[/] {res.driver} × {res.scenario}: {res.executions:,} "
+            f"executions in {res.seconds:.2f} s ({res.rate:,.0f}/s)")
+    console.print(head)
+    if res.strategy == "dfs":
+        bound = res.parameters.get("preemption_bound")
+        if res.complete:
+            cover = "[green]complete[/]: every interleaving covered"
+        elif d.get("stopped") or not d.get("covered", True) and bound is not None:
+            cover = f"[yellow]not complete[/] (preemption bound {bound})" if bound is not None \
+                else "[yellow]stopped at the first violation[/]"
+        else:
+            cover = f"[yellow]not complete[/] (coverage ≈ {100 * d.get('coverage', 0):.1f}%)"
+        console.print(f"  {cover}; {d.get('explored', 0):,} executions stand for "
+                      f"{_fmt_count(d.get('interleavings'))} interleavings without reduction "
+                      f"({d.get('sleep_blocked', 0):,} cut as redundant)")
+    elif res.strategy == "pct":
+        p = res.parameters
+        console.print(f"  depth d={p['depth']}, n={p['actors']} actors, k={p['steps']} steps: "
+                      f"each execution finds a depth-{p['depth']} bug with probability ≥ "
+                      f"{p['pct_guarantee']:.2e}")
+    if not res.counterexamples:
+        console.print("[bold green]✓ no violation found[/]")
+        if res.graph is not None:
+            _print_graph(res, console)
+        return
+    for c in res.counterexamples:
+        console.print()
+        console.print(f"[bold red]✗ {c.kind}[/] in {res.by_kind.get(c.kind, 0):,} executions; "
+                      f"minimised from {c.found_preemptions} preemption(s) / {c.found_steps} "
+                      f"steps to {c.preemptions} / {c.steps}:")
+        print_outcome(c.outcome, console)
+        for what in ("trace", "svg", "png"):
+            if what in c.files:
+                console.print(f"  {what}: {c.files[what]}")
+        if "trace" in c.files:
+            console.print(f"  replay: flowrace replay {c.files['trace']}")
+    if res.graph is not None:
+        _print_graph(res, console)
+
+
+def _print_graph(res, console: Console) -> None:
+    s = res.graph.summary()
+    console.print(f"  state graph: {s['states']:,} states, {s['edges']:,} edges, "
+                  f"{s['terminal_states']:,} terminal ({s['terminal_states_with_violations']:,} "
+                  "with violations)" + (" [truncated]" if s["truncated"] else ""))
+
+
+main.add_command(explore_cmd)

@@ -1,0 +1,94 @@
+"""--jobs: run a strategy's parts in worker processes (fork: the workers inherit the
+compiled variants and registered scenarios). dfs hands out schedule-prefix shards;
+random and pct hand out seed ranges."""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import time
+from collections.abc import Callable
+
+from ._engine import Target
+from ._protocol import Part, Progress
+
+_TARGET: Target | None = None
+
+
+def _make(part: Part):
+    from . import make_strategy
+
+    return make_strategy(part.strategy, **part.kwargs)
+
+
+def _work(args) -> Progress:
+    part, deadline = args
+    assert _TARGET is not None
+    strategy = _make(part)
+    strategy.start(_TARGET)
+    progress = Progress()
+    while not progress.complete:
+        left = None if deadline is None else deadline - time.monotonic()
+        if left is not None and left <= 0:
+            break
+        progress = strategy.step(part.max_executions, min(left or 0.5, 0.5))
+        if part.max_executions and progress.executions >= part.max_executions:
+            break
+        if progress.details.get("stopped"):
+            break
+    return progress
+
+
+def run_parts(target: Target, parts_iter, jobs: int, deadline: float | None,
+              max_executions: int, done: Progress,
+              on_progress: Callable[[Progress], None] | None) -> tuple[Progress, bool]:
+    """Run parts (an iterator, consumed only as workers free up) on `jobs` processes,
+    merging into `done`. Returns (progress, every part finished)."""
+    global _TARGET
+    _TARGET = target
+    ctx = mp.get_context("fork")
+    all_finished = True
+    with ctx.Pool(jobs) as pool:
+        pending = []
+        exhausted = False
+
+        def submit() -> bool:
+            nonlocal exhausted
+            try:
+                part = next(parts_iter)
+            except StopIteration:
+                exhausted = True
+                return False
+            pending.append(pool.apply_async(_work, ((part, deadline),)))
+            return True
+
+        for _ in range(2 * jobs):
+            if not submit():
+                break
+        while pending:
+            ready = [r for r in pending if r.ready()]
+            if not ready:
+                time.sleep(0.02)
+                continue
+            for r in ready:
+                pending.remove(r)
+                piece = r.get()
+                all_finished &= piece.complete
+                done.merge(piece)
+                for key in ("explored", "sleep_blocked", "bound_pruned"):
+                    if key in piece.details:
+                        done.details[key] = done.details.get(key, 0) + piece.details[key]
+                if "interleavings" in piece.details:
+                    a, b = done.details.get("interleavings", 0), piece.details["interleavings"]
+                    done.details["interleavings"] = None if a is None or b is None else a + b
+                if on_progress:
+                    on_progress(done)
+                over = (max_executions and done.executions >= max_executions) or (
+                    deadline is not None and time.monotonic() >= deadline)
+                if over:
+                    all_finished = False
+                elif not exhausted:
+                    submit()
+        if not exhausted:
+            all_finished = False
+    _TARGET = None
+    return done, all_finished
