@@ -94,7 +94,8 @@ static struct {
     int *shards;   /* split mode: split_depth actors per shard */
     uint32_t *shard_sleep;
     int n_shards, shard_cap;
-    double *count_f;
+    double *count_f; /* zeroed between counts */
+    int *count_q;
     int count_f_cap;
     int started;
 } X;
@@ -550,16 +551,36 @@ static double count_linearizations(int n)
     }
     if (total > X.count_f_cap) {
         double *f = realloc(X.count_f, sizeof(double) * (size_t)total);
-        if (!f)
+        int *q = realloc(X.count_q, sizeof(int) * (size_t)total);
+        if (f)
+            X.count_f = f;
+        if (q)
+            X.count_q = q;
+        if (!f || !q)
             return -1;
-        X.count_f = f;
         X.count_f_cap = total;
+        memset(X.count_f, 0, sizeof(double) * (size_t)total);
     }
+    /* breadth-first over the reachable progress vectors, level by level (every
+     * successor of a level-L vector is on level L+1): f[v] = schedules reaching v */
     double *f = X.count_f;
-    memset(f, 0, sizeof(double) * (size_t)total);
+    int *q = X.count_q;
+    int head = 0, tail = 0, level_end;
     f[0] = 1;
-    for (int idx = 0; idx < total; idx++) {
-        if (f[idx] != 0) {
+    q[tail++] = 0;
+    double result = 0;
+    while (head < tail) {
+        level_end = tail;
+        for (; head < level_end; head++) {
+            int idx = q[head];
+            int rest = idx;
+            for (int a = na - 1; a >= 0; a--) {
+                pos[a] = rest / stride[a];
+                rest -= pos[a] * stride[a];
+            }
+            double here = f[idx];
+            if (idx == total - 1)
+                result = here;
             for (int b = 0; b < na; b++) {
                 if (pos[b] >= len[b])
                     continue;
@@ -567,17 +588,18 @@ static double count_linearizations(int n)
                 int ok = 1;
                 for (int a = 0; a < na && ok; a++)
                     ok = pos[a] >= nd[a];
-                if (ok)
-                    f[idx + stride[b]] += f[idx];
+                if (!ok)
+                    continue;
+                int next = idx + stride[b];
+                if (f[next] == 0)
+                    q[tail++] = next;
+                f[next] += here;
             }
         }
-        for (int a = 0; a < na; a++) { /* next progress vector */
-            if (++pos[a] <= len[a])
-                break;
-            pos[a] = 0;
-        }
     }
-    return f[total - 1];
+    for (int i = 0; i < tail; i++) /* leave the array zeroed for the next count */
+        f[q[i]] = 0;
+    return result;
 }
 
 static int backtrack(void)

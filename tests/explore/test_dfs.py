@@ -1,0 +1,155 @@
+"""dfs: exhaustive, partial-order reduced, and right about it."""
+
+import pytest
+
+from compare.scenarios import get_scenario
+from kernel_model import Actor, Classify, Delete, Flow, LatePacket, Poll, Scenario, builtin_names
+from kernel_model.explore import explore
+from kernel_model.explore._engine import Dfs, Target
+
+# correct designs and the small scenarios dfs proves them on (complete, no violation);
+# the spinning ones are proven where their search is small
+CORRECT = {
+    "assoc-count": ["lingering-rst", "clean-close", "two-clients", "client-restart",
+                    "preempted-holder", "late-packets", "split-deletes"],
+    "dec-and-lock": ["lingering-rst", "clean-close", "two-clients", "client-restart",
+                     "preempted-holder"],
+    "flow-lock": ["lingering-rst", "clean-close", "two-clients", "client-restart",
+                  "preempted-holder", "late-packets", "split-deletes"],
+    "last-ref": ["lingering-rst", "clean-close", "two-clients", "client-restart"],
+    "retry-bounded-sweep": ["clean-close", "client-restart", "preempted-holder"],
+    "retry": ["clean-close", "client-restart"],
+}
+# naive designs: the scenario and the kind DESIGN.md names for them
+NAIVE = {
+    "original": ("lingering-rst", "leak"),
+    "retry-bounded": ("lingering-rst", "leak"),
+    "assoc-count-free-on-drain": ("lingering-rst", "use_after_free"),
+    "assoc-count-no-once": ("split-deletes", "double_move"),
+    "last-ref-late-flag": ("lingering-rst", "leak"),
+    "flow-lock-inverted": ("lingering-rst", "deadlock"),
+    "retry": ("preempted-holder", "livelock"),
+}
+
+
+# small scenarios that a search without reduction covers, to check the reduced one
+def micro(name, actors, associations):
+    return Scenario(name=name, description="", flows=[Flow(cookie=1, associations=associations)],
+                    actors=actors)
+
+
+MICRO = [
+    micro("two-deletes", [Actor("cpu1", 1, [Delete(0, 0)]), Actor("cpu2", 2, [Delete(0, 1)])], 2),
+    micro("classify-poll", [Actor("cpu0", 0, [Classify(0, "data", assoc=0)]),
+                            Actor("agent", 2, [Poll("c1")])], 1),
+    micro("late-poll", [Actor("cpu0", 0, [LatePacket(0, "data")]),
+                        Actor("agent", 2, [Poll("c1")])], 1),
+    micro("classify-deletes", [Actor("cpu0", 0, [Classify(0, "rst-recv", bytes=60, assoc=0)]),
+                               Actor("cpu1", 1, [Delete(0, 1), Delete(0, 0)])], 2),
+    micro("late-delete", [Actor("cpu0", 0, [LatePacket(0, "rst-recv", bytes=60)]),
+                          Actor("cpu1", 1, [Delete(0, 0)])], 1),
+    micro("preempted", [Actor("worker", 1, [LatePacket(0, "data", irql="passive")]),
+                        Actor("dpc", 1, [Delete(0, 0), Delete(0, 1)])], 2),
+]
+
+
+def test_finds_the_original_leak_and_covers_lingering_rst():
+    res = explore("original", "lingering-rst", strategy="dfs", minimise=False)
+    assert res.complete
+    assert res.kinds == {"leak"}
+    explored, unreduced = res.details["explored"], res.details["interleavings"]
+    assert 0 < explored <= res.executions < 10_000
+    assert unreduced > 1e12 * explored  # the interleavings a search without reduction runs
+    doc = res.to_json()
+    assert doc["complete"] is True and doc["interleavings"] == unreduced
+
+
+def test_minimised_leak_is_the_known_overlap():
+    """The late packet's reference spans the last delete notification: one preemption."""
+    res = explore("original", "lingering-rst", strategy="dfs")
+    c = res.counterexample("leak")
+    assert c.preemptions == 1
+    steps = c.outcome.steps
+    ref_end = max(s.index for s in steps if s.event == "cpu0.late0.ref")
+    release = min(s.index for s in steps if s.event == "cpu0.late0.release")
+    last_check = next(s for s in steps if s.event == "cpu1.delete3"
+                      and s.op == "InterlockedCompareExchange")
+    assert ref_end < last_check.index < release
+    assert last_check.value == 3  # the table, the last delete, the late packet
+    assert {s.actor for s in steps if s.op != "begin" and s.actor != "settle"} >= {"cpu0", "cpu1"}
+
+
+@pytest.mark.parametrize("driver", sorted(CORRECT))
+def test_correct_designs_are_proven_on_small_scenarios(driver):
+    for scenario in CORRECT[driver]:
+        res = explore(driver, scenario, strategy="dfs", minimise=False)
+        assert res.complete, scenario
+        assert not res.violations and not res.kinds, (scenario, res.kinds)
+
+
+@pytest.mark.parametrize("driver", sorted(NAIVE))
+def test_finds_each_naive_design_bug(driver):
+    scenario, kind = NAIVE[driver]
+    res = explore(driver, scenario, strategy="dfs", stop_at_first=True, minimise=False)
+    assert kind in res.kinds, res.kinds
+    c = res.counterexample(kind)
+    assert kind in c.outcome.kinds  # the counterexample shows it when run again
+
+
+def test_every_builtin_variant_is_covered_here():
+    assert set(builtin_names()) <= set(CORRECT) | set(NAIVE)
+
+
+def _search(target, reduction):
+    st = Dfs(target, reduction=reduction).run(max_executions=2_000_000)
+    assert st.complete
+    return st
+
+
+@pytest.mark.parametrize("scenario", MICRO, ids=[s.name for s in MICRO])
+def test_reduction_loses_nothing(scenario):
+    """Against the search without reduction, on every variant: the same violation
+    kinds, and the explored executions stand for exactly as many interleavings."""
+    for driver in builtin_names():
+        target = Target.make(driver, scenario)
+        full, reduced = _search(target, False), _search(target, True)
+        assert set(full.by_kind) == set(reduced.by_kind), driver
+        assert reduced.interleavings == full.maximal, driver
+        assert reduced.maximal <= full.maximal
+
+
+def test_preemption_bound():
+    zero = explore("original", "lingering-rst", preemption_bound=0, minimise=False)
+    assert not zero.kinds  # the leak needs the late packet preempted once
+    assert not zero.complete and zero.details["bound_pruned"] > 0
+    one = explore("original", "lingering-rst", preemption_bound=1, minimise=False)
+    assert one.kinds == {"leak"}
+
+
+def test_executions_that_stop_early_are_explored():
+    """Deadlock and livelock end an execution before everyone is done."""
+    dead = explore("flow-lock-inverted", "lingering-rst", minimise=False)
+    assert dead.complete and "deadlock" in dead.kinds
+    hang = explore("retry", "preempted-holder", minimise=False)
+    assert hang.complete and hang.kinds == {"livelock"}
+    assert "preempted" in hang.counterexample("livelock").violation.detail
+
+
+def test_budget_stops_an_incomplete_search():
+    res = explore("last-ref", "late-packets", max_executions=500, minimise=False)
+    assert not res.complete and 500 <= res.executions < 600
+    assert 0 < res.details["coverage"] < 1
+
+
+def test_parallel_shards_cover_the_same_space():
+    one = explore("original", "split-deletes", minimise=False)
+    two = explore("original", "split-deletes", jobs=2, minimise=False)
+    assert one.complete and two.complete and one.kinds == two.kinds == {"leak"}
+    assert two.details["interleavings"] == pytest.approx(one.details["interleavings"],
+                                                         rel=1e-9)
+
+
+def test_scenario_objects_and_paths_work(tmp_path):
+    scenario = get_scenario("clean-close")
+    res = explore("assoc-count", scenario)
+    assert res.complete and not res.kinds
