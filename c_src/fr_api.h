@@ -301,6 +301,10 @@ int fr_flow_field_offset(const char *field);
 
 int fr_stress(const FR_STRESS_SPEC *spec, FR_STRESS_RESULT *out);
 
+/* Write the actor chosen at every step of controlled executions, one byte each, to
+ * file descriptor `fd` as it happens (-1: off). A variant that crashes or hangs the
+ * process leaves the interleaving that led there in the file. */
+void fr_set_step_log(int fd);
 
 /* ---- exploration (engine/explore.c) ------------------------------------------ */
 /* The last execution's schedule: the actor of each step, the actors enabled

@@ -104,6 +104,8 @@ def run_cmd(driver, scenario_name, schedule, seed, as_json, save_to):
 def replay_cmd(trace, as_json):
     """Re-run a saved trace exactly (the same output as the run that saved it)."""
     doc = load_trace(trace)
+    if doc.get("crash"):
+        _replay_crash(trace, doc)
     outcome = replay(doc, get_scenario(doc["scenario"]))
     expected = set(doc.get("violations", []))
     if as_json:
@@ -115,6 +117,25 @@ def replay_cmd(trace, as_json):
             f"flowrace: warning: the trace recorded {sorted(expected)}, the replay found "
             f"{sorted(outcome.kinds)} (did the driver change?)", err=True)
     sys.exit(1 if outcome.violations else 0)
+
+
+def _replay_crash(trace: str, doc: dict) -> None:
+    """A trace of an execution that crashed or hung the process: replay it in a child
+    process and say what happened there (exit 1), instead of crashing this one."""
+    import tempfile
+
+    from .validate import run_child
+
+    with tempfile.TemporaryDirectory() as tmp:
+        res = run_child("single", {"driver": doc["driver"], "scenario": doc["scenario"],
+                                   "schedule": doc["schedule"], "log": f"{tmp}/steps"}, 60)
+    if res.ok:
+        click.echo(f"flowrace: {trace} recorded '{doc['crash']}', but the replay finished "
+                   f"({', '.join(res.value['kinds']) or 'no violation'})", err=True)
+    else:
+        click.echo(f"{doc['driver']} × {doc['scenario']}: the replay {res.crash} again, as "
+                   f"recorded ({doc['crash']}); schedule {doc['schedule']}")
+    sys.exit(1)
 
 
 @main.command("stress")
@@ -150,8 +171,8 @@ def stress_cmd(driver, connections, threads, seed, noise, capacity, as_json):
     sys.exit(1 if result.violations else 0)
 
 
-from . import cli_compare  # noqa: E402, F401  (registers `flowrace compare`)
-from . import cli_explore  # noqa: E402, F401  (registers `flowrace explore`)
+# the subcommands that live in modules of their own register themselves on `main`
+from . import cli_compare, cli_explore, cli_validate  # noqa: E402, F401, I001
 
 if __name__ == "__main__":  # pragma: no cover
     # `python -m compare.cli` runs this file as __main__; the subcommands registered

@@ -125,7 +125,8 @@ def build_tsan_stress(driver: str | os.PathLike) -> Path:
     """Compile the stress program with `driver` under ThreadSanitizer (cached by content)."""
     arg = _driver_arg(driver)
     csrc = _build.csrc_dir()
-    variant_c = Path(arg) if arg.endswith(".c") else csrc / "variants" / f"{arg.replace('-', '_')}.c"
+    stem = arg.replace("-", "_")
+    variant_c = Path(arg) if arg.endswith(".c") else csrc / "variants" / f"{stem}.c"
     sources = sorted(csrc.glob("engine/*.c")) + sorted(csrc.glob("core/*.c")) + [
         variant_c, csrc / "tools" / "stress_main.c"]
     digest = hashlib.sha256()

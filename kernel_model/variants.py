@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib
 import importlib.util
@@ -10,6 +11,7 @@ import os
 import re
 import sys
 import tempfile
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -72,8 +74,17 @@ def _import_from(path: Path, module_name: str):
     return module
 
 
+_COMPILE_LOCK = threading.RLock()
+
+
 def _compile(source: Path, module_name: str, extra_flags: list[str] | None = None):
-    """Compile `source` with the engine and core into the cache; return the module."""
+    """Compile `source` with the engine and core into the cache; return the module.
+    One build at a time per process: the build changes directory and file descriptor 2."""
+    with _COMPILE_LOCK:
+        return _compile_locked(source, module_name, extra_flags)
+
+
+def _compile_locked(source: Path, module_name: str, extra_flags: list[str] | None):
     digest = _build.source_digest(source, extra_flags)
     stem = re.sub(r"\W", "_", module_name.rsplit(".", 1)[-1])
     mod_name = f"_fr_{stem}_{digest}"
@@ -87,7 +98,8 @@ def _compile(source: Path, module_name: str, extra_flags: list[str] | None = Non
     ffi = _build.make_ffi(source, mod_name, extra_flags)
     with tempfile.TemporaryDirectory(prefix="flowrace-build-") as tmp:
         try:
-            built = ffi.compile(tmpdir=tmp, verbose=False)
+            with _compiler_stderr_to(Path(tmp) / "compiler.txt"):
+                built = ffi.compile(tmpdir=tmp, verbose=False)
         except Exception as exc:  # cffi raises VerificationError with the compiler's text
             raise ProposalBuildError(source, _compiler_output(source, extra_flags)) from exc
         target = out_dir / Path(built).name
@@ -98,6 +110,21 @@ def _compile(source: Path, module_name: str, extra_flags: list[str] | None = Non
         # e.g. a symbol the proposal declares but never defines: never keep it cached
         target.unlink(missing_ok=True)
         raise ProposalBuildError(source, f"it compiled but cannot be loaded: {exc}") from None
+
+
+@contextlib.contextmanager
+def _compiler_stderr_to(path: Path):
+    """The compiler writes to file descriptor 2 directly: keep it off the user's terminal
+    (a build error is shown once, by _compiler_output)."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with open(path, "wb") as sink:
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
 
 
 def _compiler_output(source: Path, extra_flags: list[str] | None) -> str:
@@ -116,6 +143,11 @@ def _compiler_output(source: Path, extra_flags: list[str] | None) -> str:
 
 def load_variant(name_or_path: str | os.PathLike) -> Variant:
     """Load a built-in variant by name, or compile and load a proposal (a path to a .c file)."""
+    with _COMPILE_LOCK:
+        return _load_variant_locked(name_or_path)
+
+
+def _load_variant_locked(name_or_path: str | os.PathLike) -> Variant:
     key = str(name_or_path)
     if key in _loaded:
         return _loaded[key]

@@ -30,6 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 int fr_mode = FR_MODE_IDLE;
 
@@ -126,6 +127,7 @@ static int g_abort;
 static int g_error;
 static char g_errtext[256];
 static uint64_t g_rng;
+static int g_step_log_fd = -1;
 static int g_main_irql; /* IRQL of code run outside any actor (setup, checks) */
 
 /* strategy state */
@@ -1121,6 +1123,11 @@ static int execute(const FR_SCENARIO_SPEC *sc, const FR_RUN_SPEC *run, uint64_t 
         st->obj = a->pending_obj;
         st->value = 0;
         st->enabled = mask;
+        if (g_step_log_fd >= 0) { /* survives a crash of the variant: see fr_set_step_log */
+            unsigned char who = (unsigned char)c;
+            if (write(g_step_log_fd, &who, 1) != 1)
+                g_step_log_fd = -1;
+        }
         if (!a->started) {
             a->started = 1;
             fr_ctx_make(&a->ctx, a->stack, FR_STACK_SIZE, actor_entry);
@@ -1380,6 +1387,8 @@ int fr_run_batch(const FR_SCENARIO_SPEC *scenario, const FR_RUN_SPEC *run, uint6
 
 /* ---- results ------------------------------------------------------------------------ */
 int fr_steps(void) { return g_steps; }
+
+void fr_set_step_log(int fd) { g_step_log_fd = fd; }
 
 /* Spin steps (YieldProcessor, KeStallExecutionProcessor) of the last execution:
  * what a caller that skips the step trace needs of it. */

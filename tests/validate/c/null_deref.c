@@ -1,0 +1,78 @@
+/*
+ * null_deref.c - a proposal (the shipped design) whose late-packet lookup forgets that
+ * the flow may be gone: in the interleavings where a late packet arrives after the move,
+ * it dereferences NULL and the process dies with SIGSEGV.
+ */
+#include "flowdata.h"
+
+/* The flow is not yet in openFlows; nobody else can see it. Initialise every
+ * field your design uses: the table holds the flow from now on, and each of
+ * the `Associations` WFP associations will get one flowDeleteFn call. */
+_IRQL_requires_max_(DISPATCH_LEVEL)
+VOID FlowVariantInitialize(PFLOW_CONTEXT Flow, ULONG Associations)
+{
+    Flow->RefCount = 1 + (LONG)Associations;
+}
+
+/* A classify reached the flow through a live association. Take a transient
+ * reference (or return FALSE to refuse the packet). */
+_IRQL_requires_(DISPATCH_LEVEL)
+BOOLEAN FlowVariantClassifyReference(PFLOW_CONTEXT Flow)
+{
+    InterlockedIncrement(&Flow->RefCount);
+    return TRUE;
+}
+
+/* Drop a transient reference (from ClassifyReference or LookupReference).
+ * Decide from the value the interlocked call returns, never from a re-read. */
+_IRQL_requires_(DISPATCH_LEVEL)
+VOID FlowVariantClassifyDereference(PFLOW_CONTEXT Flow)
+{
+    if (InterlockedDecrement(&Flow->RefCount) == 0)
+        FlowFree(Flow);
+}
+
+/* A late packet: find the flow by handle under g_OpenFlowsLock and return it
+ * with a transient reference, or NULL. */
+_IRQL_requires_(DISPATCH_LEVEL)
+PFLOW_CONTEXT FlowVariantLookupReference(UINT64 FlowHandle)
+{
+    KLOCK_QUEUE_HANDLE lockHandle;
+    PFLOW_CONTEXT flow;
+
+    KeAcquireInStackQueuedSpinLockAtDpcLevel(&g_OpenFlowsLock, &lockHandle);
+    flow = FlowTableLookupLocked(FlowHandle);
+    flow->Rtt = 0; /* BUG: a late packet after the move finds nothing: NULL dereference */
+    InterlockedIncrement(&flow->RefCount);
+    KeReleaseInStackQueuedSpinLockFromDpcLevel(&lockHandle);
+    return flow;
+}
+
+/* flowDeleteFn of one association. Runs once per association, possibly on
+ * several CPUs at once, at DISPATCH_LEVEL: it must not wait for another CPU
+ * unboundedly. This is where the shipped driver loses the move. */
+_IRQL_requires_(DISPATCH_LEVEL)
+VOID FlowVariantDeleteNotify(PFLOW_CONTEXT Flow, ULONG Association)
+{
+    UNREFERENCED_PARAMETER(Association);
+    if (InterlockedCompareExchange(&Flow->RefCount, 2, 2) == 2)
+        FlowTableMoveToClosed(Flow);
+    if (InterlockedDecrement(&Flow->RefCount) == 0)
+        FlowFree(Flow);
+}
+
+/* User space has read the flow from closedFlows: drop the table's reference. */
+_IRQL_requires_max_(DISPATCH_LEVEL)
+VOID FlowVariantClosedDrained(PFLOW_CONTEXT Flow)
+{
+    if (InterlockedDecrement(&Flow->RefCount) == 0)
+        FlowFree(Flow);
+}
+
+/* Called at PASSIVE_LEVEL at the start of every open-flows read: a place for
+ * a backstop sweep (take g_OpenFlowsLock, walk with FlowTableFirstOpenLocked /
+ * FlowTableNextOpenLocked, move with FlowTableMoveToClosedLocked). */
+_IRQL_requires_(PASSIVE_LEVEL)
+VOID FlowVariantSweep(VOID)
+{
+}

@@ -1,0 +1,123 @@
+"""`flowrace validate` as a user meets it: PASS for the correct built-in designs, FAIL
+with the right reason for the naive ones, exit 2 for a proposal that does not compile,
+and a crashing proposal reported with its interleaving while the validator lives on."""
+
+import json
+import shutil
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from compare.validate import builtin_paths, validate
+
+HERE = Path(__file__).parent
+QUICK = {"time_budget": 6.0, "connections": 2000, "interleavings": 60, "sweep": 40}
+PASSING = ["assoc-count", "last-ref", "dec-and-lock", "flow-lock", "retry-bounded-sweep"]
+# naive variant -> (phase, finding) among its reasons
+FAILING = {
+    "original": ("dfs", "leak"),
+    "retry-bounded": ("dfs", "leak"),
+    "assoc-count-free-on-drain": ("dfs", "use_after_free"),
+    "assoc-count-no-once": ("dfs", "double_move"),
+    "last-ref-late-flag": ("dfs", "leak"),
+    "flow-lock-inverted": ("dfs", "deadlock"),
+    "retry": ("dfs", "livelock"),  # its spin cannot end in preempted-holder
+}
+
+
+@pytest.fixture(scope="module")
+def validations(tmp_path_factory):
+    paths = builtin_paths()
+    names = PASSING + list(FAILING)
+    base = tmp_path_factory.mktemp("validate")
+
+    def one(name):
+        return name, validate(paths[name], base / name, **QUICK)
+
+    with ThreadPoolExecutor(2) as pool:
+        return dict(pool.map(one, names))
+
+
+@pytest.mark.parametrize("name", PASSING)
+def test_correct_designs_pass(validations, name):
+    v = validations[name]
+    assert v.verdict == "PASS", [r.to_json() for r in v.reasons]
+    assert Path(v.report["html"]).is_file() and Path(v.report["markdown"]).is_file()
+
+
+@pytest.mark.parametrize("name", sorted(FAILING))
+def test_naive_designs_fail_with_the_right_reason(validations, name):
+    v = validations[name]
+    assert v.verdict == "FAIL"
+    phase, kind = FAILING[name]
+    matching = [r for r in v.reasons if r.phase == phase and r.kind == kind]
+    assert matching, [(r.phase, r.kind, r.scenario) for r in v.reasons]
+    assert all(r.trace and Path(r.trace).is_file() for r in matching)
+
+
+def test_a_counterexample_replays_to_the_same_violation(validations):
+    reason = next(r for r in validations["original"].reasons if r.kind == "leak" and r.trace)
+    proc = subprocess.run([sys.executable, "-m", "compare.cli", "replay", reason.trace, "--json"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1
+    assert "leak" in {v["kind"] for v in json.loads(proc.stdout)["violations"]}
+
+
+def test_syntax_error_is_exit_2_with_the_compilers_message(tmp_path):
+    bad = tmp_path / "typo.c"
+    bad.write_text('#include "flowdata.h"\nVOID FlowVariantSweep(VOID) { oops }\n')
+    proc = subprocess.run([sys.executable, "-m", "compare.cli", "validate", str(bad), "--out",
+                           str(tmp_path / "out")], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2
+    assert "typo.c:2:" in proc.stderr and "oops" in proc.stderr
+    assert proc.stderr.count("error: ‘oops’ undeclared") == 1  # shown once
+    assert "Traceback" not in proc.stderr
+
+
+def test_a_crashing_proposal_is_a_finding_with_its_interleaving(tmp_path):
+    v = validate(HERE / "c" / "null_deref.c", tmp_path / "out", **QUICK)
+    assert v.verdict == "FAIL"
+    crashes = [r for r in v.reasons if r.kind == "crash" and r.trace]
+    assert crashes, [(r.phase, r.kind, r.detail) for r in v.reasons]
+    assert "SIGSEGV" in crashes[0].detail
+    doc = json.loads(Path(crashes[0].trace).read_text())
+    assert doc["crash"] and doc["schedule"]
+    # the saved interleaving crashes again, in a child: `flowrace replay` stays alive
+    proc = subprocess.run([sys.executable, "-m", "compare.cli", "replay", crashes[0].trace],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1 and "SIGSEGV again" in proc.stdout
+    assert Path(v.report["html"]).is_file()
+
+
+def chromium() -> str:
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        path = shutil.which(name)
+        if path:
+            return path
+    pytest.fail("no Chromium: install Debian's chromium package (.ci/run does)")
+
+
+def test_the_html_report_renders_with_its_plots(validations, tmp_path):
+    from PIL import Image
+
+    v = validations["original"]
+    page = Path(v.report["html"])
+    text = page.read_text()
+    for image in ("rates.png", "occupancy.png"):
+        assert image in text and (page.parent / image).is_file()
+    shot = tmp_path / "report.png"
+    subprocess.run([chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                    "--no-first-run", "--disable-background-networking",
+                    "--disable-component-update", "--disable-sync",
+                    f"--user-data-dir={tmp_path / 'profile'}", "--hide-scrollbars",
+                    "--window-size=1200,1800", f"--screenshot={shot}", page.as_uri()],
+                   capture_output=True, timeout=120)
+    assert shot.is_file()
+    img = Image.open(shot).convert("L")
+    lo, hi = img.getextrema()
+    assert hi - lo > 100, "the screenshot is blank"
+    colours = len(Image.open(shot).convert("RGB").getcolors(1 << 20) or [])
+    assert colours > 50, "the screenshot shows almost nothing"
