@@ -68,3 +68,20 @@ def test_stress_findings_under_tsan(tsan_results):
 def test_tsan_reports_a_real_data_race():
     res = tsan_stress(C_DIR / "racy_plain_count.c")
     assert any("ThreadSanitizer" in r for r in res.reports), res.output[-2000:]
+
+
+def test_flowrace_sanitize_command():
+    import subprocess
+    import sys
+
+    racy = subprocess.run([sys.executable, "-m", "compare.cli", "sanitize", "--driver",
+                           str(C_DIR / "racy_plain_count.c"), "--tool", "thread"],
+                          capture_output=True, text=True, timeout=600)
+    assert racy.returncode == 1 and "data race" in racy.stdout
+    clean = subprocess.run([sys.executable, "-m", "compare.cli", "sanitize", "--driver",
+                            "assoc-count", "--tool", "thread"],
+                           capture_output=True, text=True, timeout=600)
+    assert clean.returncode == 0 and "clean" in clean.stdout
+    bad = subprocess.run([sys.executable, "-m", "compare.cli", "sanitize", "--driver", "nope"],
+                         capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and "unknown driver" in bad.stderr
