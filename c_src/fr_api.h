@@ -323,6 +323,8 @@ typedef struct FR_DFS_SPEC {
     uint32_t prefix_sleep;  /* the sleep set at the end of the prefix */
     int count_interleavings;/* sum the linearizations of every explored execution */
     uint32_t stop_kinds;    /* stop at the first execution showing one of these kinds */
+    int n_spin_ops;         /* operations already known to spin (from fr_dfs_spin_ops) */
+    const unsigned char *spin_ops;
 } FR_DFS_SPEC;
 
 typedef struct FR_DFS_STATUS {
@@ -350,6 +352,9 @@ int fr_dfs_run(int64_t max_executions, double max_seconds, FR_DFS_STATUS *out);
  * `kind`; returns its length (-1 if none) and its preemptions in *preemptions. */
 int fr_dfs_witness(int kind, int *actors, int cap, int *preemptions);
 int fr_dfs_shard(int index, int *actors, int cap, uint32_t *sleep);
+/* Which scenario operations (and, last, the settle poll) the search saw spin: a flag
+ * each. Returns how many flags there are. */
+int fr_dfs_spin_ops(unsigned char *out, int cap);
 
 typedef struct FR_GRAPH_NODE {
     uint64_t hash;

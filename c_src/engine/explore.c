@@ -679,6 +679,9 @@ int fr_dfs_start(const FR_SCENARIO_SPEC *scenario, const FR_RUN_SPEC *run, const
     X.spin_op = calloc((size_t)scenario->n_ops + 1, 1);
     if (!X.spin_op)
         return FR_ERR_RESOURCES;
+    for (int i = 0; i < dfs->n_spin_ops && i <= scenario->n_ops; i++)
+        X.spin_op[i] = dfs->spin_ops[i] != 0;
+    X.spec.spin_ops = NULL;
     X.started = 1;
     return grow(256) ? FR_OK : FR_ERR_RESOURCES;
 }
@@ -793,6 +796,14 @@ int fr_dfs_witness(int kind, int *actors, int cap, int *preemptions)
         actors[i] = X.wit[kind][i];
     if (preemptions)
         *preemptions = X.wit_pre[kind];
+    return n;
+}
+
+int fr_dfs_spin_ops(unsigned char *out, int cap)
+{
+    int n = X.sc ? X.sc->n_ops + 1 : 0;
+    for (int i = 0; i < n && i < cap; i++)
+        out[i] = X.spin_op[i];
     return n;
 }
 

@@ -217,7 +217,8 @@ class Dfs:
     def __init__(self, target: Target, *, reduction: bool = True, preemption_bound: int | None
                  = None, prefix: list[int] | None = None, prefix_sleep: int = 0,
                  split_depth: int = 0, count_interleavings: bool = True,
-                 stop_kinds: set[str] | None = None, record_states: bool = False):
+                 stop_kinds: set[str] | None = None, record_states: bool = False,
+                 spin_ops: list[int] | None = None):
         self.target = target
         ffi = target.ffi
         self._run = target.run_spec("schedule", record_states=record_states)
@@ -232,6 +233,9 @@ class Dfs:
         s.prefix_sleep = prefix_sleep
         s.count_interleavings = 1 if count_interleavings else 0
         s.stop_kinds = mask_of(stop_kinds or ())
+        self._spins = ffi.new("unsigned char[]", list(spin_ops or []) or [0])
+        s.n_spin_ops = len(spin_ops or [])
+        s.spin_ops = self._spins
         rc = target.lib.fr_dfs_start(target.spec(), self._run, s)
         if rc != 0:
             raise FlowraceError(f"the explorer could not start (code {rc})")
@@ -258,6 +262,13 @@ class Dfs:
         if n < 0:
             return None
         return list(buf[0:n]), pre[0]
+
+    def spin_ops(self) -> list[int]:
+        t = self.target
+        cap = len(t.compiled.ops) + 1
+        buf = t.ffi.new("unsigned char[]", cap)
+        n = t.lib.fr_dfs_spin_ops(buf, cap)
+        return list(buf[0:n])
 
     def shards(self) -> list[tuple[list[int], int]]:
         t = self.target

@@ -20,7 +20,7 @@ class DfsStrategy:
     def __init__(self, preemption_bound: int | None = None, *, reduction: bool = True,
                  prefix: list[int] | None = None, prefix_sleep: int = 0,
                  count_interleavings: bool = True, record_states: bool = False,
-                 stop_kinds: set[str] | None = None):
+                 stop_kinds: set[str] | None = None, spin_ops: list[int] | None = None):
         self.preemption_bound = preemption_bound
         self.reduction = reduction
         self.prefix = prefix
@@ -28,6 +28,7 @@ class DfsStrategy:
         self.count_interleavings = count_interleavings
         self.record_states = record_states
         self.stop_kinds = stop_kinds
+        self.spin_ops = spin_ops
         self._dfs: Dfs | None = None
         self._found: dict[str, Found] = {}
 
@@ -40,7 +41,8 @@ class DfsStrategy:
         self._dfs = Dfs(target, reduction=self.reduction, preemption_bound=self.preemption_bound,
                         prefix=self.prefix, prefix_sleep=self.prefix_sleep,
                         count_interleavings=self.count_interleavings,
-                        stop_kinds=self.stop_kinds, record_states=self.record_states)
+                        stop_kinds=self.stop_kinds, record_states=self.record_states,
+                        spin_ops=self.spin_ops)
         self._found = {}
 
     def step(self, max_executions: int, seconds: float) -> Progress:
@@ -75,13 +77,13 @@ class DfsStrategy:
         progress = probe.step(20000, 0.3)
         if progress.complete or progress.details["stopped"]:
             return [], progress
-        restarts = target.lib  # noqa: F841 - keep the lib alive
-        spins = probe._dfs._status.restarts > 0  # type: ignore[union-attr]
+        # operations seen to spin: their beginnings read the world in every piece
+        spins = probe._dfs.spin_ops()  # type: ignore[union-attr]
         shards: list[tuple[list[int], int]] = []
         split_progress = Progress()
         for depth in range(2, 12):
             splitter = Dfs(target, reduction=self.reduction, split_depth=depth,
-                           count_interleavings=self.count_interleavings)
+                           count_interleavings=self.count_interleavings, spin_ops=spins)
             st = splitter.run()
             shards = splitter.shards()
             split_progress = Progress(executions=0, complete=False, details={
@@ -96,7 +98,7 @@ class DfsStrategy:
             if len(shards) >= 4 * jobs:
                 break
         kw = self.kwargs()
-        parts = [Part("dfs", {**kw, "prefix": prefix, "prefix_sleep": 0 if spins else sleep})
+        parts = [Part("dfs", {**kw, "prefix": prefix, "prefix_sleep": sleep, "spin_ops": spins})
                  for prefix, sleep in shards]
         return parts, split_progress
 

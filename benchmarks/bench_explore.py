@@ -1,0 +1,74 @@
+"""Exploration speed, printed (not a timed test).
+
+    python3 benchmarks/bench_explore.py [--executions N] [--dfs-budget S] [--skip-jobs]
+
+* random and pct executions/s on one core (lingering-rst, the loop in C);
+* dfs on lingering-rst for every built-in variant: time to cover it, executions,
+  the interleavings they stand for;
+* --jobs 2 against --jobs 1 (pct seed ranges, and dfs shards on split-deletes).
+
+Scaling figures mean something only on an otherwise idle machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+
+from kernel_model import builtin_names
+from kernel_model.explore import explore
+from kernel_model.explore._engine import Target, run_batch
+
+
+def per_core(strategy: str, n: int) -> float:
+    target = Target.make("original", "lingering-rst")
+    run_batch(target, strategy, 1, 2000, pct_steps=60)
+    best = 0.0
+    for _ in range(3):
+        t0 = time.perf_counter()
+        run_batch(target, strategy, 1, n, pct_depth=2, pct_steps=60)
+        best = max(best, n / (time.perf_counter() - t0))
+    return best
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--executions", type=int, default=300_000)
+    ap.add_argument("--dfs-budget", type=float, default=60.0,
+                    help="seconds a dfs may take before it is reported incomplete")
+    ap.add_argument("--skip-jobs", action="store_true")
+    args = ap.parse_args()
+    print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f}")
+    for strategy in ("random", "pct"):
+        print(f"{strategy:>6} original x lingering-rst: {per_core(strategy, args.executions):,.0f} "
+              "executions/s on one core")
+    print("dfs x lingering-rst (Source-DPOR + sleep sets, interleavings counted):")
+    for driver in builtin_names():
+        res = explore(driver, "lingering-rst", "dfs", time_budget=args.dfs_budget,
+                      minimise=False)
+        d = res.details
+        inter = d.get("interleavings")
+        print(f"  {driver:26} {'complete' if res.complete else 'INCOMPLETE':10} "
+              f"{res.seconds:7.2f} s  {res.executions:>9,} executions  "
+              f"{inter if inter is None else f'{inter:.3g}':>9} interleavings  "
+              f"{sorted(res.kinds) or '-'}")
+    if args.skip_jobs:
+        return
+    for label, kw in (("pct original x rst-storm, 400,000 executions",
+                       dict(driver="original", scenario="rst-storm", strategy="pct",
+                            max_executions=400_000, depth=3)),
+                      ("dfs retry-bounded x lingering-rst",
+                       dict(driver="retry-bounded", scenario="lingering-rst", strategy="dfs"))):
+        times = {}
+        for jobs in (1, 2):
+            t0 = time.perf_counter()
+            res = explore(**kw, jobs=jobs, minimise=False)
+            times[jobs] = time.perf_counter() - t0
+            print(f"  {label}, --jobs {jobs}: {times[jobs]:.2f} s, {res.executions:,} "
+                  f"executions, complete={res.complete}")
+        print(f"  speed-up with 2 jobs: {times[1] / times[2]:.2f}x")
+
+
+if __name__ == "__main__":
+    main()
