@@ -32,7 +32,7 @@ class _OneLineUsage(click.Command):
 
 def _progress_bar(strategy: str, label: str, max_executions: int | None):
     console = Console(stderr=True)
-    columns = [SpinnerColumn(), TextColumn(f"[bold]{label}"), BarColumn(),
+    columns = [SpinnerColumn(), TextColumn(f"[bold]{label}"), BarColumn(bar_width=16),
                TextColumn("{task.fields[line]}"), TimeElapsedColumn()]
     bar = Progress(*columns, console=console, transient=True)
     total = 1.0 if strategy == "dfs" else (max_executions or None)
@@ -41,10 +41,10 @@ def _progress_bar(strategy: str, label: str, max_executions: int | None):
     def update(p) -> None:
         rate = p.executions / max(bar.tasks[0].elapsed or 1e-9, 1e-9)
         found = len(p.by_kind)
-        line = f"{p.executions:,} executions  {rate:,.0f}/s  violations: {found}"
+        line = f"{p.executions:,} runs {rate:,.0f}/s  found {found}"
         if strategy == "dfs":
             cov = 1.0 if p.complete else p.details.get("coverage", 0.0)
-            line += f"  coverage ≈ {100 * cov:.1f}%"
+            line += f"  cover ≈{100 * cov:.0f}%"
             bar.update(task, completed=cov, line=line)
         else:
             bar.update(task, completed=p.executions, line=line)
@@ -93,8 +93,7 @@ def explore_cmd(driver, scenario_name, strategy, max_executions, time_budget, pr
     show_bar = not as_json and sys.stderr.isatty()
     bar, update = (None, None)
     if show_bar:
-        bar, update = _progress_bar(strategy, f"{strategy} {driver} × {scenario_name}",
-                                    max_executions)
+        bar, update = _progress_bar(strategy, strategy, max_executions)
         bar.start()
     try:
         res = explore(variant, scenario, strategy, max_executions=max_executions,
@@ -132,7 +131,10 @@ def _print_human(res, console: Console) -> None:
         console.print(f"  {cover}; {d.get('explored', 0):,} executions stand for "
                       f"{_fmt_count(d.get('interleavings'))} interleavings without reduction "
                       f"({d.get('sleep_blocked', 0):,} cut as redundant)")
-    elif res.strategy == "pct":
+    if res.strategy in ("random", "pct"):
+        console.print(f"  seed {res.parameters['seed']} (execution i runs seed {res.parameters['seed']}"
+                      " + i; --seed changes it)")
+    if res.strategy == "pct":
         p = res.parameters
         console.print(f"  depth d={p['depth']}, n={p['actors']} actors, k={p['steps']} steps: "
                       f"each execution finds a depth-{p['depth']} bug with probability ≥ "
