@@ -132,8 +132,8 @@ def _print_human(res, console: Console) -> None:
                       f"{_fmt_count(d.get('interleavings'))} interleavings without reduction "
                       f"({d.get('sleep_blocked', 0):,} cut as redundant)")
     if res.strategy in ("random", "pct"):
-        console.print(f"  seed {res.parameters['seed']} (execution i runs seed {res.parameters['seed']}"
-                      " + i; --seed changes it)")
+        seed = res.parameters["seed"]
+        console.print(f"  seed {seed} (execution i runs seed {seed} + i; --seed changes it)")
     if res.strategy == "pct":
         p = res.parameters
         console.print(f"  depth d={p['depth']}, n={p['actors']} actors, k={p['steps']} steps: "
