@@ -673,7 +673,12 @@ int fr_dfs_start(const FR_SCENARIO_SPEC *scenario, const FR_RUN_SPEC *run, const
         X.wit[k] = NULL;
         X.wit_len[k] = -1;
     }
-    X.n_shards = 0;
+    X.n_shards = 0; /* rows are split_depth + 1 long: start a fresh buffer */
+    free(X.shards);
+    free(X.shard_sleep);
+    X.shards = NULL;
+    X.shard_sleep = NULL;
+    X.shard_cap = 0;
     X.restarts = 0;
     free(X.spin_op);
     X.spin_op = calloc((size_t)scenario->n_ops + 1, 1);

@@ -74,7 +74,7 @@ class DfsStrategy:
         search that finishes in a moment is not split."""
         probe = DfsStrategy(**self.kwargs())
         probe.start(target)
-        progress = probe.step(20000, 0.3)
+        progress = probe.step(20000, 0.1)
         if progress.complete or progress.details["stopped"]:
             return [], progress
         # operations seen to spin: their beginnings read the world in every piece
@@ -85,7 +85,10 @@ class DfsStrategy:
             splitter = Dfs(target, reduction=self.reduction, split_depth=depth,
                            count_interleavings=self.count_interleavings, spin_ops=spins)
             st = splitter.run()
-            shards = splitter.shards()
+            found = splitter.shards()
+            if len(found) <= len(shards):
+                continue  # no finer split here (executions end above this depth)
+            shards = found
             split_progress = Progress(executions=0, complete=False, details={
                 "interleavings": st.interleavings if st.interleavings_exact else None,
                 "explored": st.maximal})
@@ -95,7 +98,7 @@ class DfsStrategy:
                 w = splitter.witness(kind)
                 if w is not None:
                     split_progress.found[kind] = Found(kind, w[0], w[1])
-            if len(shards) >= 4 * jobs:
+            if len(shards) >= 16 * jobs:
                 break
         kw = self.kwargs()
         parts = [Part("dfs", {**kw, "prefix": prefix, "prefix_sleep": sleep, "spin_ops": spins})
