@@ -37,8 +37,10 @@ def step_text(op: str, obj: str, value: int, event: str) -> str:
     return shown
 
 
-def timeline_table(outcome: Outcome, *, collapse_polls: bool = True) -> Table:
-    """One row per scheduling step, one column per actor; violations marked on their step."""
+def timeline_table(outcome: Outcome, *, collapse_polls: bool = True,
+                   notes: dict[int, str] | None = None) -> Table:
+    """One row per scheduling step, one column per actor; violations marked on their step,
+    and `notes` (step -> text, e.g. where a preemption happens) beside them."""
     names = actor_names(outcome.compiled)
     used = [n for n in names if any(s.actor == n for s in outcome.steps)]
     table = Table(box=box.SIMPLE_HEAD, title=f"{outcome.driver} × {outcome.scenario}",
@@ -54,16 +56,18 @@ def timeline_table(outcome: Outcome, *, collapse_polls: bool = True) -> Table:
         row = [str(s.index)]
         for n in used:
             row.append(step_text(s.op, s.obj, s.value, s.event) if s.actor == n else "")
-        row.append(", ".join(marks.get(s.index, [])))
+        row.append(", ".join(marks.get(s.index, []) + ([notes[s.index]] if notes and
+                                                       s.index in notes else [])))
         style = "bold" if s.op == "begin" else None
         table.add_row(*row, style=style)
     return table
 
 
-def print_outcome(outcome: Outcome, console: Console | None = None, *, timeline: bool = True):
+def print_outcome(outcome: Outcome, console: Console | None = None, *, timeline: bool = True,
+                  notes: dict[int, str] | None = None):
     console = console or Console()
     if timeline:
-        console.print(timeline_table(outcome))
+        console.print(timeline_table(outcome, notes=notes))
     if outcome.violations:
         for v in outcome.violations:
             console.print(Text.assemble(("✗ ", "bold red"), (v.kind, "bold red"),

@@ -12,6 +12,7 @@ from typing import Any
 
 from ..errors import FlowraceError
 from ..execution import Outcome, run, save_trace
+from ..execution import actor_names as _actor_names
 from ._engine import Target, last_trace, run_actors
 from ._protocol import Found, Progress
 from .minimise import minimise as _minimise
@@ -52,6 +53,19 @@ class Counterexample:
     found_steps: int
     files: dict[str, str] = field(default_factory=dict)
     wrote: list[int] = field(default_factory=list, repr=False)
+    enabled: list[int] = field(default_factory=list, repr=False)
+
+    def notes(self) -> dict[int, str]:
+        """Timeline notes: the steps where the schedule preempts an actor that could go on."""
+        steps = self.outcome.steps
+        names = [s.actor for s in steps]
+        out: dict[int, str] = {}
+        index = {n: i for i, n in enumerate(_actor_names(self.outcome.compiled))}
+        for i in range(1, min(len(steps), len(self.enabled))):
+            prev = names[i - 1]
+            if names[i] != prev and self.enabled[i] >> index[prev] & 1:
+                out[i] = f"preempts {prev}"
+        return out
 
     @property
     def schedule(self) -> str:
@@ -307,9 +321,9 @@ def _counterexamples(target: Target, found: dict[str, Found], minimise: bool,
         outcome = run(target.variant, target.compiled, schedule=target.schedule_text(actors),
                       max_steps=target.max_steps)
         outcome.driver = target.driver_name
-        wrote = last_trace(target).wrote
+        tr = last_trace(target)
         out.append(Counterexample(kind, outcome, pre, steps, found_pre, found_steps,
-                                  wrote=wrote))
+                                  wrote=tr.wrote, enabled=tr.enabled))
     return out
 
 
@@ -326,7 +340,8 @@ def write_outputs(res: ExploreResult, out: Path, *, pictures: bool = True) -> No
         from ..timeline import print_outcome
 
         with open(stem.with_suffix(".timeline.txt"), "w") as fh:
-            print_outcome(c.outcome, Console(file=fh, width=160, color_system=None))
+            print_outcome(c.outcome, Console(file=fh, width=160, color_system=None),
+                          notes=c.notes())
         c.files["timeline"] = str(stem.with_suffix(".timeline.txt"))
         if pictures:
             from .picture import render

@@ -53,7 +53,8 @@ def _timeline(counterexample) -> str:
     from kernel_model.timeline import print_outcome
 
     buf = io.StringIO()
-    print_outcome(counterexample.outcome, Console(file=buf, width=140, color_system=None))
+    print_outcome(counterexample.outcome, Console(file=buf, width=140, color_system=None),
+                  notes=counterexample.notes())
     if "trace" in counterexample.files:
         buf.write(f"replay: flowrace replay {counterexample.files['trace']}\n")
     return buf.getvalue()

@@ -62,6 +62,9 @@ def test_pictures_and_timeline(tmp_path):
     assert (tmp_path / "leak.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     timeline = (tmp_path / "leak.timeline.txt").read_text()
     assert "cpu1.delete3" in timeline and "leak" in timeline
+    assert timeline.count("preempts cpu0") == 1  # the one preemption, marked where it is
+    assert c.notes() == {min(s.index for s in c.outcome.steps if s.actor == "cpu1"):
+                         "preempts cpu0"}
     # the happens-before edge of the story: the late packet's reference reaches the
     # last delete's compare-exchange
     hb = happens_before(c.outcome, c.wrote)
