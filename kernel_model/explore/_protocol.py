@@ -8,7 +8,9 @@ execution). So the protocol is chunk-level:
 
     start(target)                 prepare on one driver variant x scenario
     step(max_executions, seconds) run up to that much, return the progress so far
-    parts(target, jobs)           independent pieces for other processes (--jobs)
+    parts(target, jobs)           independent pieces for other processes (--jobs): dfs
+                                  returns schedule-prefix shards; random and pct hand
+                                  out seed ranges with part(first_seed, n)
     describe()                    the strategy's parameters and what it guarantees
 
 A violating execution is reported as `Found`: its kind and the step-level

@@ -7,7 +7,6 @@ covered and how many interleavings a search without reduction would have run."""
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from ._engine import Dfs, Target
@@ -108,7 +107,3 @@ class DfsStrategy:
     def describe(self) -> dict[str, Any]:
         return {"strategy": "dfs", "reduction": "source-dpor+sleep-sets" if self.reduction
                 else "none", "preemption_bound": self.preemption_bound}
-
-
-def time_left(deadline: float | None) -> float:
-    return 0.0 if deadline is None else max(0.0, deadline - time.monotonic())

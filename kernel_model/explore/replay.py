@@ -1,23 +1,14 @@
-"""replay: run one saved trace (or schedule) again, as a strategy: one execution."""
+"""replay: run one saved trace (or any schedule SPEC, or a scenario's named schedule)
+again, as a strategy: one execution."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from ..errors import FlowraceError
-from ..execution import load_trace, parse_schedule
-from ._engine import Target, run_actors
+from ..execution import load_trace, run
+from ._engine import Target, last_trace
 from ._protocol import Found, Part, Progress
-
-
-def schedule_actors(target: Target, spec: str) -> list[int]:
-    """A step-level schedule (`cpu0*9,cpu1*12,...`) as actor indices."""
-    actors: list[int] = []
-    for actor, kind, arg in parse_schedule(spec, target.compiled):
-        if kind != 0:
-            raise FlowraceError(f"a replayed schedule is step-level (A or A*N), not {spec!r}")
-        actors += [actor] * arg
-    return actors
 
 
 class ReplayStrategy:
@@ -38,11 +29,9 @@ class ReplayStrategy:
     def step(self, max_executions: int, seconds: float) -> Progress:
         assert self._target is not None, "start() first"
         t = self._target
-        actors = schedule_actors(t, self.schedule)
-        trace = run_actors(t, actors)
-        if trace is None:
-            raise FlowraceError(f"the schedule cannot be replayed on {t.driver_name}: "
-                                f"{t.error_text()}")
+        run(t.variant, t.compiled, schedule=self.schedule, strategy="schedule",
+            max_steps=t.max_steps)
+        trace = last_trace(t)
         self._done = True
         return Progress(executions=1, violating=1 if trace.kinds else 0, steps=trace.steps,
                         by_kind={k: 1 for k in trace.kinds},

@@ -55,3 +55,16 @@ def test_random_on_two_processes():
     res = explore("original", "lingering-rst", "random", max_executions=100_000, jobs=2,
                   minimise=False)
     assert res.executions >= 100_000 and res.kinds == {"leak"}
+
+
+def test_replay_strategy_runs_a_named_or_saved_schedule(tmp_path):
+    res = explore("original", "lingering-rst", "replay", schedule="leak")
+    assert res.executions == 1 and res.kinds == {"leak"}
+    saved = res.counterexample("leak").files
+    assert not saved  # nothing written without out=
+    again = explore("original", "lingering-rst", "replay",
+                    schedule=res.counterexample("leak").schedule, out=tmp_path, pictures=False)
+    assert again.kinds == {"leak"}
+    third = explore("original", "lingering-rst", "replay",
+                    trace=again.counterexample("leak").files["trace"])
+    assert third.counterexample("leak").schedule == again.counterexample("leak").schedule
