@@ -110,7 +110,8 @@ def explore_cmd(driver, scenario_name, strategy, max_executions, time_budget, pr
     if as_json:
         click.echo(json.dumps(res.to_json(), indent=2))
     else:
-        _print_human(res, Console())
+        # piped output is read in a file or a log: do not squeeze the timeline into 80 columns
+        _print_human(res, Console() if sys.stdout.isatty() else Console(width=160))
     sys.exit(1 if res.counterexamples else 0)
 
 
