@@ -537,6 +537,25 @@ def _poll_times(compiled: CompiledScenario) -> dict[int, float]:
     return times
 
 
+def pct_steps_for(variant: Variant, compiled: CompiledScenario, samples: int = 8) -> int:
+    """k for PCT's change points (drawn from 1..k): the most steps over a few seeded random
+    executions of this variant on this scenario (deterministic; cached)."""
+    cache = compiled.__dict__.setdefault("_pct_steps", {})
+    key = (variant.name, variant.sha256)
+    if key not in cache:
+        spec = _scenario_spec(variant, compiled)[0]
+        probe = variant.ffi.new("FR_RUN_SPEC *")
+        probe.strategy = STRATEGIES["random"]
+        probe.max_steps = 20000
+        most = 1
+        for seed in range(1, samples + 1):
+            probe.seed = seed
+            if variant.lib.fr_run(spec, probe) == 0:
+                most = max(most, variant.lib.fr_steps())
+        cache[key] = most
+    return cache[key]
+
+
 def run(
     driver: str | Variant,
     scenario: Scenario | CompiledScenario,
@@ -570,6 +589,8 @@ def run(
             strategy = "random"
         else:
             strategy = "schedule"
+    if strategy == "pct" and not pct_steps:
+        pct_steps = pct_steps_for(variant, compiled)
     cfg = RunConfig(strategy, seed, schedule, order, pct_depth, pct_steps, max_steps,
                     stop_on_violation, callback)
     spec = _scenario_spec(variant, compiled)[0]
@@ -685,6 +706,8 @@ def run_batch(
     variant = driver if isinstance(driver, Variant) else load_variant(driver)
     compiled = scenario if isinstance(scenario, CompiledScenario) else scenario.compile()
     spec = _scenario_spec(variant, compiled)[0]
+    if strategy == "pct" and not pct_steps:
+        pct_steps = pct_steps_for(variant, compiled)
     cfg = RunConfig(strategy, first_seed, None, None, pct_depth, pct_steps, max_steps, True)
     run_c, keep = _run_spec(variant, compiled, cfg)
     out = variant.ffi.new("FR_BATCH_RESULT *")
@@ -777,13 +800,14 @@ class LeanRunner:
         self.compiled = (scenario if isinstance(scenario, CompiledScenario)
                          else scenario.compile())
         self.max_steps = max_steps
-        self.pct_depth, self.pct_steps = pct_depth, pct_steps
+        self.pct_depth = pct_depth
+        self.pct_steps = pct_steps or pct_steps_for(self.variant, self.compiled)
         ffi, lib = self.variant.ffi, self.variant.lib
         self._spec = _scenario_spec(self.variant, self.compiled)[0]
         self._run = ffi.new("FR_RUN_SPEC *")
         self._run.max_steps = max_steps
         self._run.pct_depth = pct_depth  # run()'s defaults
-        self._run.pct_steps = pct_steps
+        self._run.pct_steps = self.pct_steps
         self._n_events = len(self.compiled.events)
         self._order = ffi.new("int[]", max(1, self._n_events))
         self._viol = ffi.new("FR_VIOLATION *")
