@@ -70,8 +70,6 @@ OP_NAMES = {
     18: "YieldProcessor",
     19: "KeStallExecutionProcessor",
 }
-#: operations that only read shared memory (for reduction and for pictures)
-READ_OPS = {9, 15}
 STRATEGIES = {"schedule": 0, "random": 1, "event-order": 2, "callback": 3, "pct": 4}
 WHERE = {0: "none", 1: "open", 2: "closed", -1: "not created"}
 SETTLE = "settle"
