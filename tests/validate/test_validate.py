@@ -13,7 +13,6 @@ import pytest
 
 from compare.validate import builtin_paths, validate
 
-HERE = Path(__file__).parent
 QUICK = {"time_budget": 6.0, "connections": 2000, "interleavings": 60, "sweep": 40}
 PASSING = ["assoc-count", "last-ref", "dec-and-lock", "flow-lock", "retry-bounded-sweep"]
 # naive variant -> (phase, finding) among its reasons
@@ -77,8 +76,26 @@ def test_syntax_error_is_exit_2_with_the_compilers_message(tmp_path):
     assert "Traceback" not in proc.stderr
 
 
+def null_deref_proposal(directory: Path) -> Path:
+    """The template (the shipped design) whose late-packet lookup forgets that the flow
+    may be gone: where a late packet arrives after the move, it dereferences NULL."""
+    from kernel_model._build import csrc_dir
+
+    text = (csrc_dir() / "template" / "proposal.c").read_text()
+    lookup = """    flow = FlowTableLookupLocked(FlowHandle);
+    if (flow != NULL)
+        InterlockedIncrement(&flow->RefCount);"""
+    assert lookup in text
+    text = text.replace(lookup, """    flow = FlowTableLookupLocked(FlowHandle);
+    flow->Rtt = 0; /* BUG: NULL when the flow has moved */
+    InterlockedIncrement(&flow->RefCount);""")
+    path = directory / "null_deref.c"
+    path.write_text(text)
+    return path
+
+
 def test_a_crashing_proposal_is_a_finding_with_its_interleaving(tmp_path):
-    v = validate(HERE / "c" / "null_deref.c", tmp_path / "out", **QUICK)
+    v = validate(null_deref_proposal(tmp_path), tmp_path / "out", **QUICK)
     assert v.verdict == "FAIL"
     crashes = [r for r in v.reasons if r.kind == "crash" and r.trace]
     assert crashes, [(r.phase, r.kind, r.detail) for r in v.reasons]
