@@ -1496,12 +1496,15 @@ void fr_stress_lock_wait(const volatile void *lock, unsigned spins)
         wait_start = t;
         wait_lock = lock;
     } else if (t - wait_start > g_stress_spin_limit) {
-        char name[64];
-        describe_obj(lock, name, sizeof name);
-        fr_report(FR_V_DEADLOCK, fr_pool_flow_of(lock),
-                  "thread %d waited %.1f s for spin lock %s (a deadlock)", t_actor,
-                  t - wait_start, name);
-        __atomic_store_n(&g_stress_abort, 1, __ATOMIC_RELEASE);
+        /* one deadlock, one report: only the thread that stops the run reports it
+         * (every thread of an AB/BA cycle times out at about the same moment) */
+        if (__atomic_exchange_n(&g_stress_abort, 1, __ATOMIC_ACQ_REL) == 0) {
+            char name[64];
+            describe_obj(lock, name, sizeof name);
+            fr_report(FR_V_DEADLOCK, fr_pool_flow_of(lock),
+                      "thread %d waited %.1f s for spin lock %s (a deadlock)", t_actor,
+                      t - wait_start, name);
+        }
         pthread_exit(NULL);
     }
 }
