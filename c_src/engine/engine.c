@@ -10,8 +10,9 @@
  *   - its CPU is owned by another actor at DISPATCH_LEVEL (a DPC that landed
  *     on that CPU, or a spin-lock holder): the preempted actor cannot run,
  *   - it wants a spin lock someone holds,
- *   - it just spun (YieldProcessor/KeStallExecutionProcessor) and no other
- *     actor has written shared memory since.
+ *   - it spun (YieldProcessor/KeStallExecutionProcessor), nobody has written
+ *     what that iteration read, and a burst of its iterations alone already ran
+ *     out (see "spins" below).
  * When nobody is enabled and not everyone is done, the execution ends with a
  * livelock (someone spins) or a deadlock (everyone blocked).
  *
@@ -42,6 +43,9 @@ int fr_mode = FR_MODE_IDLE;
 #define FR_MAX_GLOBALS 32
 #define FR_GRANULE 64
 #define FR_SETTLE_CPU (FR_MAX_CPUS - 1)
+#define FR_SPIN_KEYS 8   /* words a spin iteration may touch and still be waited on precisely */
+#define FR_SPIN_SEQ 24   /* steps of a spin iteration compared to tell a burst left its loop */
+#define FR_WLOG 4096     /* recent writes remembered (object, writer), a power of two */
 
 #if defined(__SANITIZE_ADDRESS__)
 #include <sanitizer/asan_interface.h>
@@ -68,11 +72,23 @@ typedef struct fr_actor {
     int op_index;       /* op about to begin (gate of FR_SP_BEGIN) */
     int pending_op;
     const volatile void *pending_obj;
-    int spin_wait;
-    uint64_t spin_snapshot; /* writes by others when the current spin iteration began */
-    uint64_t iter_seen;     /* writes by others at the first operation of this iteration */
-    int idle_spins;         /* spin iterations in a row that no other actor's write ended */
-    int iter_mark;          /* the next operation starts a new spin iteration */
+    /* spinning (see "spins" above the controlled loop) */
+    int spin_wait;      /* it yielded: its next iteration waits for a change */
+    int dirty;          /* another actor wrote a word the iteration accessed, after the access */
+    int burst_ok;       /* it may instead run its next iterations alone (a burst) */
+    int hopeless;       /* a burst ran out with nobody else able to run */
+    int wide;           /* the iteration touched the lists or more than FR_SPIN_KEYS words */
+    int woke;           /* its last step began an iteration after a yield: 1 waited, 2 burst */
+    uint64_t scan_pos;  /* writes checked against the keys up to here */
+    uint64_t others_at_start; /* writes by others when the iteration began (wide spins) */
+    int nkeys, nwoke;
+    const volatile void *keys[FR_SPIN_KEYS]; /* words the current iteration accessed */
+    uint64_t key_stamp[FR_SPIN_KEYS];        /* g_writes right after its latest access */
+    const volatile void *woke_keys[FR_SPIN_KEYS]; /* the keys of the wait its last step ended */
+    int seq_len, prev_len; /* the iteration's steps, and the previous whole iteration's */
+    int seq_full;
+    int seq_op[FR_SPIN_SEQ], prev_op[FR_SPIN_SEQ];
+    const volatile void *seq_obj[FR_SPIN_SEQ], *prev_obj[FR_SPIN_SEQ];
     uint64_t writes;
     int spins;
     int n_held;
@@ -120,6 +136,12 @@ static raw_step *g_trace;
 static int g_trace_cap;
 static int g_cpu_owner[FR_MAX_CPUS];
 static uint64_t g_writes;
+static const volatile void *g_wlog[FR_WLOG]; /* object of write number w, at w % FR_WLOG */
+static signed char g_wlog_actor[FR_WLOG];
+static int g_burst = -1;      /* the actor running a burst, or -1 */
+static int g_burst_alone;     /* nobody else could run when it began */
+static int g_burst_yields;
+static uint32_t g_burst_mask; /* actors whose next step would begin a burst */
 static unsigned char *g_event_done;
 static int *g_event_step; /* step during which each event ended (explorer's happens-before) */
 static int g_event_cap;
@@ -477,11 +499,6 @@ void fr_point(int op, const volatile void *obj)
             a->stuck = 1;
         }
         fr_ctx_swap(&a->ctx, &g_main_ctx);
-        a->spin_wait = 0;
-        if (a->iter_mark) {
-            a->iter_seen = g_writes - a->writes;
-            a->iter_mark = 0;
-        }
         return;
     }
     if (fr_mode == FR_MODE_STRESS)
@@ -493,6 +510,8 @@ void fr_note_write(void)
     if (fr_mode == FR_MODE_CONTROLLED && g_cur) {
         g_writes++;
         g_cur->writes++;
+        g_wlog[g_writes & (FR_WLOG - 1)] = g_cur->pending_obj;
+        g_wlog_actor[g_writes & (FR_WLOG - 1)] = (signed char)g_cur->index;
     }
 }
 
@@ -505,18 +524,8 @@ void fr_note_value(int64_t value)
 void fr_note_spin(void)
 {
     if (fr_mode == FR_MODE_CONTROLLED) {
-        fr_actor *a = g_cur;
-        if (!a)
-            return;
-        /* Wait until another actor writes something this iteration has not
-         * seen: a write since the iteration's first operation re-enables us
-         * at once (the loop's check may have read the old value). */
-        if (g_writes - a->writes != a->iter_seen)
-            a->idle_spins = 0; /* someone else wrote during this iteration */
-        a->spin_wait = 1;
-        a->spin_snapshot = a->iter_seen;
-        a->iter_mark = 1;
-        a->spins++;
+        if (g_cur)
+            g_cur->spins++; /* the loop ends the iteration: spin_yield */
         return;
     }
     if (fr_mode == FR_MODE_STRESS) {
@@ -635,12 +644,152 @@ static const FR_OP_SPEC *actor_op(const fr_actor *a, int k)
     return &g_sc->ops[k];
 }
 
+/* ---- spins -----------------------------------------------------------------------------
+ * A spin iteration is the steps between two YieldProcessor/KeStallExecutionProcessor
+ * calls (the first one begins with the operation). Run again on the same memory it
+ * does the same thing, so after a yield the spinner waits until another actor
+ * writes a word the iteration accessed, after the access ("dirty"): only then can
+ * its next iteration see something new. Waiting alone would let a bounded retry
+ * give up only when nobody else can run, while on a real CPU a slow holder is
+ * enough; so a waiting spinner may instead run a burst: its next iterations alone,
+ * back to back, until it leaves the loop (a step that would write, the end of its
+ * operation, or a step that does not repeat the previous whole iteration) or has
+ * spun FR_SPIN_LIMIT times. A burst that runs out was an unbounded spin: if others
+ * could run, it changed nothing and the spinner waits for a write from then on; if
+ * nobody could, it is a livelock. An iteration that touches the lists or more than
+ * FR_SPIN_KEYS words is "wide": any write by another actor since it began counts.
+ * The explorer (explore.c) reads the same keys: the step that ends a wait depends on
+ * the writes to them, and a burst's later steps are forced. */
+#define FR_SPIN_LIMIT 64
+
+static int is_spin_point(int op) { return op == FR_SP_YIELD || op == FR_SP_STALL; }
+
+/* full: the iteration begins after a yield (the first one begins with the operation
+ * and may hold steps before the loop) */
+static void iteration_begin(fr_actor *a, int full)
+{
+    a->seq_full = full;
+    a->nkeys = 0;
+    a->wide = 0;
+    a->dirty = 0;
+    a->seq_len = 0;
+    a->scan_pos = g_writes;
+    a->others_at_start = g_writes - a->writes;
+}
+
+/* The actor's step (op on obj) just ran: remember what the iteration touched. */
+static void note_access(fr_actor *a, int op, const volatile void *obj)
+{
+    if (a->seq_len < FR_SPIN_SEQ) {
+        a->seq_op[a->seq_len] = op;
+        a->seq_obj[a->seq_len] = obj;
+    }
+    a->seq_len++;
+    if (!obj || op == FR_SP_BEGIN)
+        return;
+    if (op == FR_SP_LIST_READ || op == FR_SP_LIST_INSERT || op == FR_SP_LIST_REMOVE) {
+        a->wide = 1;
+        return;
+    }
+    for (int k = 0; k < a->nkeys; k++)
+        if (a->keys[k] == obj) {
+            a->key_stamp[k] = g_writes;
+            return;
+        }
+    if (a->nkeys == FR_SPIN_KEYS) {
+        a->wide = 1;
+        return;
+    }
+    a->keys[a->nkeys] = obj;
+    a->key_stamp[a->nkeys++] = g_writes;
+}
+
+/* Has another actor written one of the iteration's words since the access? */
+static void spin_scan(fr_actor *a)
+{
+    if (a->dirty)
+        return;
+    if (a->wide) {
+        a->dirty = g_writes - a->writes != a->others_at_start;
+        return;
+    }
+    if (g_writes - a->scan_pos > FR_WLOG) { /* lost track: let it look again */
+        a->dirty = 1;
+        return;
+    }
+    for (uint64_t w = a->scan_pos + 1; w <= g_writes; w++) {
+        unsigned s = (unsigned)(w & (FR_WLOG - 1));
+        if (g_wlog_actor[s] == a->index)
+            continue;
+        for (int k = 0; k < a->nkeys; k++)
+            if (g_wlog[s] == a->keys[k] && w > a->key_stamp[k]) {
+                a->dirty = 1;
+                return;
+            }
+    }
+    a->scan_pos = g_writes;
+}
+
+/* The actor's yield just ran: its iteration is over. */
+static void spin_yield(fr_actor *a)
+{
+    spin_scan(a);
+    int n = a->seq_len < FR_SPIN_SEQ ? a->seq_len : FR_SPIN_SEQ;
+    memcpy(a->prev_op, a->seq_op, sizeof(int) * (size_t)n);
+    memcpy((void *)a->prev_obj, (const void *)a->seq_obj, sizeof(a->prev_obj[0]) * (size_t)n);
+    a->prev_len = a->seq_full ? a->seq_len : 0;
+    if (g_burst == a->index) {
+        if (++g_burst_yields < FR_SPIN_LIMIT) { /* on alone: the next iteration */
+            iteration_begin(a, 1);
+            return;
+        }
+        g_burst = -1; /* an unbounded spin: it changed nothing */
+        a->burst_ok = 0;
+        a->hopeless = g_burst_alone;
+        a->spin_wait = 1;
+        a->prev_len = 0;
+        return;
+    }
+    a->spin_wait = 1;
+    a->burst_ok = 1;
+    a->hopeless = 0;
+}
+
+/* A waiting spinner was picked: it ends its wait, or (nothing changed) begins a burst. */
+static void spin_resume(fr_actor *a, uint32_t mask)
+{
+    int burst = !a->dirty;
+    a->nwoke = a->wide ? -1 : a->nkeys;
+    memcpy((void *)a->woke_keys, (const void *)a->keys, sizeof(a->keys[0]) * (size_t)a->nkeys);
+    a->woke = burst ? 2 : 1;
+    a->spin_wait = 0;
+    iteration_begin(a, 1);
+    if (burst) {
+        g_burst = a->index;
+        g_burst_alone = !(mask & ~(1u << a->index));
+        g_burst_yields = 0;
+    }
+}
+
+static int pending_writes(const fr_actor *a);
+
+/* Does the bursting actor's next step still repeat its loop? */
+static void burst_follow(void)
+{
+    fr_actor *a = &g_actors[g_burst];
+    int i = a->seq_len;
+    if (a->status != A_READY || a->pending_op == FR_SP_BEGIN || pending_writes(a) ||
+        (a->prev_len > 0 && (i >= a->prev_len || i >= FR_SPIN_SEQ ||
+                             a->prev_op[i] != a->pending_op || a->prev_obj[i] != a->pending_obj)))
+        g_burst = -1;
+}
+
 static void op_begin(fr_actor *a, int opi)
 {
     a->op_index = opi;
     a->op_steps = 0;
-    a->iter_seen = g_writes - a->writes; /* a spin's first iteration starts here */
-    a->iter_mark = 0;
+    iteration_begin(a, 0); /* a spin's first iteration starts with the operation */
+    a->prev_len = 0;
     if (opi < 0) { /* the settle poll */
         a->event = g_sc->n_events;
         return;
@@ -692,15 +841,23 @@ static void actor_entry(void)
 }
 
 /* ---- the controlled loop ------------------------------------------------------------------ */
-static int is_enabled(const fr_actor *a)
+static int is_enabled(fr_actor *a)
 {
     if (a->status != A_READY || a->stuck)
+        return 0;
+    if (g_burst >= 0 && g_burst != a->index)
         return 0;
     int owner = g_cpu_owner[a->cpu];
     if (owner >= 0 && owner != a->index)
         return 0;
-    if (a->spin_wait && g_writes - a->writes == a->spin_snapshot)
-        return 0;
+    if (a->spin_wait) {
+        spin_scan(a);
+        if (!a->dirty) {
+            if (!a->burst_ok || a->hopeless)
+                return 0;
+            g_burst_mask |= 1u << a->index;
+        }
+    }
     switch (a->pending_op) {
     case FR_SP_BEGIN:
         if (a->op_index < 0) { /* settle: after everyone else */
@@ -898,22 +1055,18 @@ static int pick(uint32_t mask, int current)
     }
 }
 
-/* Nobody can run but some actors spin: let them spin on (a bounded retry gives
- * up after a few rounds). An actor whose spin nobody else can end for
- * FR_SPIN_LIMIT rounds in a row is livelocked. Returns 1 if someone woke. */
-#define FR_SPIN_LIMIT 64
+/* Nobody can run but some actors wait in a spin whose burst ran out while others
+ * could run: now that nobody can, let them burst again (running out is a livelock
+ * then). Returns 1 if someone may run. */
 static int wake_idle_spinners(void)
 {
     int woke = 0;
     for (int i = 0; i < g_nactors; i++) {
         fr_actor *a = &g_actors[i];
-        if (a->status != A_READY || a->stuck || !a->spin_wait)
-            continue;
-        if (a->idle_spins >= FR_SPIN_LIMIT)
-            return 0;
-        a->idle_spins++;
-        a->spin_wait = 0;
-        woke = 1;
+        if (a->status == A_READY && !a->stuck && a->spin_wait && !a->burst_ok && !a->hopeless) {
+            a->burst_ok = 1;
+            woke = 1;
+        }
     }
     return woke;
 }
@@ -1052,6 +1205,7 @@ static int execute(const FR_SCENARIO_SPEC *sc, const FR_RUN_SPEC *run, uint64_t 
     g_writes = 0;
     g_cur = NULL;
     g_seg = g_seg_done = g_order_pos = 0;
+    g_burst = -1;
     g_rng = seed_mix(seed);
     fr_mode = FR_MODE_CONTROLLED;
     if (!check_spec())
@@ -1095,10 +1249,17 @@ static int execute(const FR_SCENARIO_SPEC *sc, const FR_RUN_SPEC *run, uint64_t 
     int current = -1;
     int gnode = run->record_states ? fr_graph_state(fr_state_hash(), 1) : -1;
     for (;;) {
+        if (g_burst >= 0)
+            burst_follow();
         uint32_t mask = 0;
+        g_burst_mask = 0;
         for (int i = 0; i < g_nactors; i++)
             if (is_enabled(&g_actors[i]))
                 mask |= 1u << i;
+        if (g_burst >= 0 && !(mask >> g_burst & 1)) { /* blocked inside its burst */
+            g_burst = -1;
+            continue;
+        }
         if (!mask) {
             if (wake_idle_spinners())
                 continue;
@@ -1133,15 +1294,23 @@ static int execute(const FR_SCENARIO_SPEC *sc, const FR_RUN_SPEC *run, uint64_t 
             fr_ctx_make(&a->ctx, a->stack, FR_STACK_SIZE, actor_entry);
         }
         int op_index = a->op_index, owned = g_cpu_owner[a->cpu] == c;
+        int forced = g_burst == c;
+        a->woke = 0;
+        if (a->spin_wait)
+            spin_resume(a, mask);
         uint64_t writes = g_writes;
         g_cur = a;
         current = c;
         fr_ctx_swap(&g_main_ctx, &a->ctx);
         g_cur = NULL;
+        note_access(a, st->op, st->obj);
+        if (is_spin_point(st->op))
+            spin_yield(a);
         a->op_steps++;
         st->wrote = g_writes != writes;
         if (run->strategy == FR_STRAT_DFS)
-            fr_dfs_stepped(g_steps - 1, c, st->op, st->obj, op_index, g_writes != writes, owned);
+            fr_dfs_stepped(g_steps - 1, c, st->op, st->obj, op_index, g_writes != writes, owned,
+                           forced);
         if (gnode >= 0) {
             int next = fr_graph_state(fr_state_hash(), 0);
             fr_graph_link(gnode, next, c, st->op, st->obj);
@@ -1219,7 +1388,21 @@ void fr_sched_view(int i, fr_actor_view *out)
     out->pending_obj = a->pending_obj;
     out->op_index = a->op_index;
     out->pending_writes = pending_writes(a);
+    out->spin_wait = a->spin_wait;
+    out->woke = a->woke;
+    if (a->spin_wait) { /* its next step ends this wait */
+        out->n_keys = a->wide ? -1 : a->nkeys;
+        out->keys = a->keys;
+    } else if (a->woke) { /* its last step ended this one */
+        out->n_keys = a->nwoke;
+        out->keys = a->woke_keys;
+    } else {
+        out->n_keys = 0;
+        out->keys = NULL;
+    }
 }
+
+uint32_t fr_sched_burst_mask(void) { return g_burst_mask; }
 
 int fr_sched_event_step(int ev)
 {
@@ -1319,7 +1502,8 @@ uint64_t fr_state_hash(void)
         h = hmix(h, (uint64_t)a->status | (uint64_t)(a->op_index + 1) << 8 |
                         (uint64_t)(a->event + 1) << 24 | (uint64_t)a->pending_op << 48 |
                         (uint64_t)a->irql << 56 | (uint64_t)a->stuck << 60 |
-                        (uint64_t)(a->spin_wait != 0) << 61);
+                        (uint64_t)(a->spin_wait != 0) << 61 | (uint64_t)(a->dirty != 0) << 62 |
+                        (uint64_t)(a->burst_ok && !a->hopeless) << 63);
         h = hmix(h, norm_word((uint64_t)(uintptr_t)a->pending_obj));
         h = hmix(h, (uint64_t)a->op_steps | (uint64_t)a->n_held << 32);
     }

@@ -24,13 +24,17 @@
  * everyone) and the lock/unlock and same-CPU-owner pairs are orderings, never
  * races: they enter happens-before but are not co-enabled.
  *
- * Spins: after YieldProcessor the engine blocks a spinner until another actor
- * writes anything the current iteration has not seen, so how many iterations a
- * bounded retry gets depends on where other actors' writes fall. The first step
- * of every spin iteration therefore reads "the world" (it depends on every
- * other actor's step that wrote): the step after a YieldProcessor, and the
- * beginning of an operation once that operation has been seen to spin. When an
- * execution shows a new spinning operation, the search starts over with it.
+ * Spins (engine.c, "spins"): after YieldProcessor a spinner waits until another
+ * actor writes a word its iteration accessed, or runs a burst (its next
+ * iterations alone). Whether it may run, and which of the two it does, depends
+ * on the writes to those words: the step that ends a wait reads them all. A
+ * burst's later steps are forced (nobody else can run between them): they enter
+ * happens-before but race with nothing, so a race lands on the burst's first
+ * step. A wide spin (lists, or too many words) waits for any write since its
+ * iteration began: the step after its yield, and the beginning of an operation
+ * once that operation has been seen to spin wide, read "the world" (depend on
+ * every step of another actor that wrote); when an execution shows a new one,
+ * the search starts over with it.
  *
  * Counting: every schedule belongs to exactly one equivalence class, and sleep
  * sets run one maximal execution per class, so the number of schedules a search
@@ -51,15 +55,19 @@
 #define KEY_POOL ((uintptr_t)2)
 #define COUNT_CAP (1 << 22) /* progress vectors beyond which an execution is not counted */
 
-enum { C_WRITE = 1, C_FREE = 2, C_LOCK = 4, C_UNLOCK = 8, C_WORLD = 16, C_WROTE = 32 };
+enum { C_WRITE = 1, C_FREE = 2, C_LOCK = 4, C_UNLOCK = 8, C_WORLD = 16, C_WROTE = 32,
+       C_FORCED = 64 };
+#define FP_KEYS 4 /* words a spin's wait may read; more read the world */
 
 typedef struct fp {
     uintptr_t key;
+    uintptr_t wait[FP_KEYS]; /* the step ends a spin's wait: it reads these */
     int block;
     short actor;
     short cpu;
     unsigned char cat;
     unsigned char owns;
+    unsigned char nwait;
 } fp;
 
 typedef struct node {
@@ -84,8 +92,7 @@ static struct {
     uint32_t next_sleep;
     int cut;       /* the current execution was cut: 1 asleep, 2 shard boundary, 3 bound */
     int last[MAXA];
-    int last_op[MAXA];
-    unsigned char *spin_op; /* per scenario operation (+ settle): seen to spin */
+    unsigned char *spin_op; /* per scenario operation (+ settle): seen to spin wide */
     int restart;
     int restarts;
     FR_DFS_STATUS st;
@@ -131,11 +138,6 @@ static int is_spin_op(int op) { return op == FR_SP_YIELD || op == FR_SP_STALL; }
 
 static int spin_slot(int op_index) { return op_index < 0 ? X.sc->n_ops : op_index; }
 
-/* Does the actor's next step (op, in operation op_index) start a spin iteration? */
-static int world_read(int actor, int op, int op_index)
-{
-    return is_spin_op(X.last_op[actor]) || (op == FR_SP_BEGIN && X.spin_op[spin_slot(op_index)]);
-}
 
 /* wrote: the step changed memory (executed), or would in the current state (pending) */
 static void footprint_core(fp *f, int op, const volatile void *obj, int wrote)
@@ -183,16 +185,28 @@ static void footprint_core(fp *f, int op, const volatile void *obj, int wrote)
     f->block = f->key > KEY_POOL ? fr_pool_block_index(obj) : -1;
 }
 
+/* The footprint of an actor's step: the one it just took (pending 0; v viewed after
+ * it) or the one it would take next (pending 1). */
 static void footprint(fp *f, int actor, int op, const volatile void *obj, int op_index, int wrote,
-                      int pending, int cpu, int owns)
+                      int pending, const fr_actor_view *v, int owns, int forced)
 {
     footprint_core(f, op, obj, wrote);
     f->actor = (short)actor;
-    f->cpu = (short)cpu;
+    f->cpu = (short)v->cpu;
     f->owns = (unsigned char)owns;
     if (pending ? (f->cat & C_WRITE) != 0 : wrote)
         f->cat |= C_WROTE;
-    if (world_read(actor, op, op_index))
+    if (forced)
+        f->cat |= C_FORCED;
+    f->nwait = 0;
+    if (pending ? v->spin_wait : v->woke) {
+        if (v->n_keys < 0 || v->n_keys > FP_KEYS)
+            f->cat |= C_WORLD;
+        else
+            for (int k = 0; k < v->n_keys; k++)
+                f->wait[f->nwait++] = (uintptr_t)v->keys[k];
+    }
+    if (op == FR_SP_BEGIN && X.spin_op[spin_slot(op_index)])
         f->cat |= C_WORLD;
 }
 
@@ -200,8 +214,17 @@ static void pending_fp(int actor, fp *f)
 {
     fr_actor_view v;
     fr_sched_view(actor, &v);
-    footprint(f, actor, v.pending_op, v.pending_obj, v.op_index, v.pending_writes, 1, v.cpu,
-              v.owns_cpu);
+    footprint(f, actor, v.pending_op, v.pending_obj, v.op_index, v.pending_writes, 1, &v, v.owns_cpu, 0);
+}
+
+static int waits_on(const fp *w, const fp *b)
+{
+    if (!(b->cat & C_WROTE) || !b->key)
+        return 0;
+    for (int k = 0; k < w->nwait; k++)
+        if (w->wait[k] == b->key)
+            return 1;
+    return 0;
 }
 
 static int dependent(const fp *a, const fp *b)
@@ -210,6 +233,8 @@ static int dependent(const fp *a, const fp *b)
         return 1;
     if (((a->cat & C_WORLD) && (b->cat & C_WROTE)) || ((b->cat & C_WORLD) && (a->cat & C_WROTE)))
         return 1;
+    if (waits_on(a, b) || waits_on(b, a))
+        return 1;
     if (a->block >= 0 && a->block == b->block && ((a->cat | b->cat) & C_FREE))
         return 1;
     return a->key && a->key == b->key && ((a->cat | b->cat) & C_WRITE);
@@ -217,6 +242,8 @@ static int dependent(const fp *a, const fp *b)
 
 static int coenabled(const fp *a, const fp *b)
 {
+    if ((a->cat | b->cat) & C_FORCED)
+        return 0;
     if (a->cpu == b->cpu && (a->owns || b->owns))
         return 0;
     if (a->key == b->key && (a->cat & (C_LOCK | C_UNLOCK)) && (b->cat & (C_LOCK | C_UNLOCK)) &&
@@ -397,7 +424,11 @@ int fr_dfs_pick(int d, uint32_t mask, int current)
             X.cut = 3;
             return -1;
         }
-        c = (current >= 0 && (allowed >> current & 1)) ? current : __builtin_ctz(allowed);
+        /* by default nobody begins a burst: the search reaches bursts by reversing races */
+        uint32_t pref = allowed & ~fr_sched_burst_mask();
+        if (!pref)
+            pref = allowed;
+        c = (current >= 0 && (pref >> current & 1)) ? current : __builtin_ctz(pref);
         /* the search without reduction, and the levels above the shards, try everyone */
         n->backtrack = (!X.spec.reduction || X.spec.split_depth > 0) ? cand : 1u << c;
     }
@@ -411,19 +442,17 @@ int fr_dfs_pick(int d, uint32_t mask, int current)
 
 
 void fr_dfs_stepped(int d, int c, int op, const volatile void *obj, int op_index, int wrote,
-                    int owned)
+                    int owned, int forced)
 {
     if (d < X.target) {
         X.last[c] = d;
-        X.last_op[c] = op;
         return;
     }
     node *n = &X.nodes[d];
     fr_actor_view v;
     fr_sched_view(c, &v);
-    footprint(&n->f, c, op, obj, op_index, wrote, 0, v.cpu, owned);
-    X.last_op[c] = op;
-    if (is_spin_op(op) && !X.spin_op[spin_slot(op_index)]) {
+    footprint(&n->f, c, op, obj, op_index, wrote, 0, &v, owned, forced);
+    if (is_spin_op(op) && v.spin_wait && v.n_keys < 0 && !X.spin_op[spin_slot(op_index)]) {
         X.spin_op[spin_slot(op_index)] = 1;
         X.restart = 1;
     }
@@ -488,8 +517,7 @@ void fr_dfs_stepped(int d, int c, int op, const volatile void *obj, int op_index
             sleep &= ~(1u << p);
             continue;
         }
-        footprint(&t, p, pv.pending_op, pv.pending_obj, pv.op_index, pv.pending_writes, 1, pv.cpu,
-                  pv.owns_cpu);
+        footprint(&t, p, pv.pending_op, pv.pending_obj, pv.op_index, pv.pending_writes, 1, &pv, pv.owns_cpu, 0);
         if (dependent(&n->f, &t))
             sleep &= ~(1u << p);
     }
@@ -519,10 +547,11 @@ static double count_linearizations(int n)
             return -1;
         cap = c2;
     }
+    /* a burst's forced steps run glued to its first one: one unit with it */
     for (int i = 0; i < n; i++) {
         int a = X.nodes[i].chosen;
         if (a < na)
-            local[i] = len[a]++;
+            local[i] = (X.nodes[i].f.cat & C_FORCED) ? len[a] - 1 : len[a]++;
     }
     double states = 1;
     for (int a = 0; a < na; a++)
@@ -544,10 +573,19 @@ static double count_linearizations(int n)
         int a = X.nodes[i].chosen;
         if (a >= na)
             continue;
-        steps_of[base[a] + local[i]] = i;
         const int *vc = &X.vc[(size_t)i * MAXA];
-        for (int b = 0; b < na; b++)
-            need[(size_t)i * MAXA + b] = vc[b] >= 0 && b != a ? local[vc[b]] + 1 : 0;
+        int glued = (X.nodes[i].f.cat & C_FORCED) != 0; /* never an actor's first step */
+        int u = glued ? steps_of[base[a] + local[i]] : i;
+        if (!glued) {
+            steps_of[base[a] + local[i]] = i;
+            for (int b = 0; b < na; b++)
+                need[(size_t)u * MAXA + b] = 0;
+        }
+        for (int b = 0; b < na; b++) {
+            int nb = vc[b] >= 0 && b != a ? local[vc[b]] + 1 : 0;
+            if (nb > need[(size_t)u * MAXA + b])
+                need[(size_t)u * MAXA + b] = nb;
+        }
     }
     if (total > X.count_f_cap) {
         double *f = realloc(X.count_f, sizeof(double) * (size_t)total);
@@ -726,10 +764,8 @@ int fr_dfs_run(int64_t max_executions, double max_seconds, FR_DFS_STATUS *out)
         X.cut = 0;
         X.next_sleep = 0;
         X.restart = 0;
-        for (int a = 0; a < MAXA; a++) {
+        for (int a = 0; a < MAXA; a++)
             X.last[a] = -1;
-            X.last_op[a] = -1;
-        }
         rc = fr_engine_execute(X.sc, &X.run, 0);
         if (rc != FR_OK)
             break;

@@ -18,6 +18,10 @@ typedef struct fr_actor_view {
     const volatile void *pending_obj;
     int op_index;    /* scenario operation it is in (or about to begin); -1 settle */
     int pending_writes; /* the pending operation would change memory now (1 if unknown) */
+    int spin_wait;   /* it waits in a spin: its next step ends the wait (or begins a burst) */
+    int woke;        /* its last step ended a wait: 1 after a write, 2 beginning a burst */
+    int n_keys;      /* the words whose writes end that wait (-1: any write, a wide spin) */
+    const volatile void *const *keys;
 } fr_actor_view;
 
 #define FR_VIEW_DONE 2
@@ -28,6 +32,7 @@ int fr_sched_nactors(void);
 void fr_sched_view(int actor, fr_actor_view *out);
 int fr_sched_event_step(int event);     /* step at which the event ended, -1 if not yet */
 void fr_sched_fail(int code, const char *text);
+uint32_t fr_sched_burst_mask(void);     /* enabled actors whose next step would begin a burst */
 int fr_pool_block_index(const volatile void *p); /* -1 outside the pool */
 uint32_t fr_violation_kinds(void);
 uint64_t fr_state_hash(void);
@@ -36,7 +41,7 @@ void fr_describe_obj(const volatile void *p, int *kind, int *index, int *offset)
 /* explore.c: the depth-first explorer's strategy (FR_STRAT_DFS) */
 int fr_dfs_pick(int step, uint32_t enabled, int current);
 void fr_dfs_stepped(int step, int actor, int op, const volatile void *obj, int op_index,
-                    int wrote, int owned_cpu);
+                    int wrote, int owned_cpu, int forced);
 
 /* explore.c: the state graph, fed by the loop when FR_RUN_SPEC.record_states is set */
 int fr_graph_state(uint64_t hash, int initial);
