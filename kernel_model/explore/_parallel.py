@@ -5,6 +5,7 @@ random and pct hand out seed ranges."""
 from __future__ import annotations
 
 import multiprocessing as mp
+import queue
 import time
 from collections.abc import Callable
 
@@ -47,47 +48,48 @@ def run_parts(target: Target, parts_iter, jobs: int, deadline: float | None,
     _TARGET = target
     ctx = mp.get_context("fork")
     all_finished = True
+    finished: queue.SimpleQueue = queue.SimpleQueue()  # fed by the pool's result thread
     with ctx.Pool(jobs) as pool:
-        pending = []
+        in_flight = 0
         exhausted = False
 
         def submit() -> bool:
-            nonlocal exhausted
+            nonlocal exhausted, in_flight
             try:
                 part = next(parts_iter)
             except StopIteration:
                 exhausted = True
                 return False
-            pending.append(pool.apply_async(_work, ((part, deadline),)))
+            pool.apply_async(_work, ((part, deadline),), callback=finished.put,
+                             error_callback=finished.put)
+            in_flight += 1
             return True
 
-        for _ in range(2 * jobs):
+        # a few parts queued per worker, so that none waits for this loop between two
+        for _ in range(3 * jobs):
             if not submit():
                 break
-        while pending:
-            ready = [r for r in pending if r.ready()]
-            if not ready:
-                time.sleep(0.02)
-                continue
-            for r in ready:
-                pending.remove(r)
-                piece = r.get()
-                all_finished &= piece.complete
-                done.merge(piece)
-                for key in ("explored", "sleep_blocked", "bound_pruned"):
-                    if key in piece.details:
-                        done.details[key] = done.details.get(key, 0) + piece.details[key]
-                if "interleavings" in piece.details:
-                    a, b = done.details.get("interleavings", 0), piece.details["interleavings"]
-                    done.details["interleavings"] = None if a is None or b is None else a + b
-                if on_progress:
-                    on_progress(done)
-                over = (max_executions and done.executions >= max_executions) or (
-                    deadline is not None and time.monotonic() >= deadline)
-                if over:
-                    all_finished = False
-                elif not exhausted:
-                    submit()
+        while in_flight:
+            piece = finished.get()
+            in_flight -= 1
+            if isinstance(piece, BaseException):
+                raise piece
+            all_finished &= piece.complete
+            done.merge(piece)
+            for key in ("explored", "sleep_blocked", "bound_pruned"):
+                if key in piece.details:
+                    done.details[key] = done.details.get(key, 0) + piece.details[key]
+            if "interleavings" in piece.details:
+                a, b = done.details.get("interleavings", 0), piece.details["interleavings"]
+                done.details["interleavings"] = None if a is None or b is None else a + b
+            if on_progress:
+                on_progress(done)
+            over = (max_executions and done.executions >= max_executions) or (
+                deadline is not None and time.monotonic() >= deadline)
+            if over:
+                all_finished = False
+            elif not exhausted:
+                submit()
         if not exhausted:
             all_finished = False
     _TARGET = None

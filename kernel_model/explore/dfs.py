@@ -73,14 +73,14 @@ class DfsStrategy:
         search that finishes in a moment is not split."""
         probe = DfsStrategy(**self.kwargs())
         probe.start(target)
-        progress = probe.step(20000, 0.1)
+        progress = probe.step(20000, 0.03)
         if progress.complete or progress.details["stopped"]:
             return [], progress
-        # operations seen to spin: their beginnings read the world in every piece
+        # operations seen to spin wide: their beginnings read the world in every piece
         spins = probe._dfs.spin_ops()  # type: ignore[union-attr]
         shards: list[tuple[list[int], int]] = []
         split_progress = Progress()
-        for depth in range(2, 12):
+        for depth in range(2, 40):
             splitter = Dfs(target, reduction=self.reduction, split_depth=depth,
                            count_interleavings=self.count_interleavings, spin_ops=spins)
             st = splitter.run()
@@ -97,7 +97,7 @@ class DfsStrategy:
                 w = splitter.witness(kind)
                 if w is not None:
                     split_progress.found[kind] = Found(kind, w[0], w[1])
-            if len(shards) >= 16 * jobs:
+            if len(shards) >= 128 * jobs:
                 break
         kw = self.kwargs()
         parts = [Part("dfs", {**kw, "prefix": prefix, "prefix_sleep": sleep, "spin_ops": spins})
