@@ -287,7 +287,7 @@ def _explore_parallel(strat, target: Target, jobs: int, deadline, max_executions
 
         strat.steps = measure_steps(target)
         strat._n = target.n_actors
-    per = 50_000
+    per = 20_000
 
     def gen():
         first = strat.seed
