@@ -186,10 +186,11 @@ class Outcome:
                 continue
             items.append((p.step, AgentStep("poll", p.client or "", p.time, p.open, p.closed)))
         for k in marks:
+            if k not in begins:
+                continue  # the execution stopped (a livelock, a deadlock) before it
             op = self.compiled.ops[k][1]
-            at = begins.get(k, 0)
-            items.append((at, AgentStep("restart" if isinstance(op, Restart) else "expire",
-                                        op.client, None, [], [])))
+            items.append((begins[k], AgentStep("restart" if isinstance(op, Restart) else "expire",
+                                               op.client, None, [], [])))
         items.sort(key=lambda t: t[0])
         out = [i for _, i in items]
         final = [p for p in self.polls if p.final]

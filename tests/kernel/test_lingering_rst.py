@@ -59,3 +59,18 @@ def test_agent_steps_end_with_the_final_poll(lingering):
     steps = out.agent_steps()
     assert [s.kind for s in steps] == ["poll"] * 4
     assert sum(len(s.closed) for s in steps) == 1
+
+
+def test_agent_steps_leave_out_what_never_ran():
+    """Regression: a restart the execution never reached (it stopped at a livelock
+    first) was handed to the agent as its first step."""
+    from kernel_model import Actor, Delete, Flow, LatePacket, Poll, Restart, Scenario
+
+    scenario = Scenario(
+        name="restart-after-hang", description="", flows=[Flow(cookie=1, associations=1)],
+        actors=[Actor("worker1", 1, [LatePacket(0, "data", irql="passive")]),
+                Actor("dpc1", 1, [Delete(0, 0)]),
+                Actor("agent", 2, [Poll("c1", after=("dpc1.delete0",)), Restart("c1")])])
+    out = run("retry", scenario, schedule="worker1@worker1.late0.ref,dpc1*")
+    assert out.kinds == {"livelock"}
+    assert out.agent_steps() == []
