@@ -104,8 +104,68 @@ def _stress(args: dict[str, Any]) -> dict[str, Any]:
                   seed=args.get("seed", 1)).to_json()
 
 
+def _shrink(args: dict[str, Any]) -> dict[str, Any]:
+    """Minimise an interleaving that kills the process: each candidate runs in a
+    process of its own (forked; it may crash too) with the step log on, and is kept
+    when it dies of the same signal after fewer context switches, then fewer steps
+    (never more of either than the input)."""
+    import signal
+    import tempfile
+    import time
+
+    from kernel_model.explore._engine import Target, run_actors
+    from kernel_model.explore.minimise import neighbours, switches
+
+    from .scenarios import get_scenario
+
+    target = Target.make(args["driver"], get_scenario(args["scenario"]))
+    want, t_end = args["signal"], time.monotonic() + args.get("seconds", 10.0)
+    runs = 0
+
+    def attempt(candidate: list[int]) -> list[int] | None:
+        """The steps the candidate ran before it died of `want`, or None."""
+        nonlocal runs
+        runs += 1
+        fd, path = tempfile.mkstemp(suffix=".steps")
+        try:
+            pid = os.fork()
+            if pid == 0:  # the candidate's own process: it never returns
+                try:
+                    target.lib.fr_set_step_log(fd)
+                    signal.alarm(5)  # a candidate that hangs instead is not this crash
+                    run_actors(target, candidate)
+                finally:
+                    os._exit(0)
+            _, status = os.waitpid(pid, 0)
+            died = os.WIFSIGNALED(status) and signal.Signals(os.WTERMSIG(status)).name == want
+            with open(path, "rb") as f:
+                return list(f.read()) if died else None
+        finally:
+            os.close(fd)
+            os.unlink(path)
+
+    best = attempt(args["actors"])
+    if best is None:
+        return {"actors": None, "runs": runs}
+    first = best
+    improved = True
+    while improved and time.monotonic() < t_end:
+        improved = False
+        for cand in neighbours(best):
+            if time.monotonic() > t_end:
+                break
+            got = attempt(cand)
+            if (got is not None and switches(got) <= switches(first) and len(got) <= len(first)
+                    and (switches(got), len(got)) < (switches(best), len(best))):
+                best, improved = got, True
+                break
+    return {"actors": best, "runs": runs, "original_switches": switches(first),
+            "original_steps": len(first), "switches": switches(best), "steps": len(best)}
+
+
 PHASES = {"batch": _batch, "single": _single, "explore": _explore,
-          "explore-many": _explore_many, "matrix": _matrix, "stress": _stress, "rates": _rates}
+          "explore-many": _explore_many, "matrix": _matrix, "stress": _stress, "rates": _rates,
+          "shrink": _shrink}
 
 
 def main() -> None:

@@ -177,6 +177,17 @@ def locate_crash(v: Validation, reason: Reason, driver: str, scenario: str,
             continue  # not reproducible on its own (should not happen: runs are deterministic)
         compiled = get_scenario(scenario).compile()
         actors = list(log.read_bytes())
+        shrunk = ""
+        signame = single.crash.removeprefix("crashed with ")
+        if reason.kind == "crash" and signame.startswith("SIG"):
+            small = run_child("shrink", {"driver": driver, "scenario": scenario,
+                                         "actors": actors, "signal": signame,
+                                         "seconds": min(10.0, per_seed)}, per_seed + 30)
+            if small.ok and small.value and small.value["actors"]:
+                s = small.value
+                actors = s["actors"]
+                shrunk = (f" (minimised from {s['original_switches']} context switches / "
+                          f"{s['original_steps']} steps to {s['switches']} / {s['steps']})")
         schedule = compress_schedule(actors, actor_names(compiled))
         trace = Path(v.out) / f"{reason.kind}-{scenario}.trace.json"
         trace.write_text(json.dumps({
@@ -187,7 +198,7 @@ def locate_crash(v: Validation, reason: Reason, driver: str, scenario: str,
         reason.trace = str(trace)
         reason.detail += (f"; {strategy} seed {seed} reproduces it: it {single.crash} in "
                           f"step {len(actors) - 1} ({actor_names(compiled)[actors[-1]]}) of "
-                          f"the interleaving {schedule}")
+                          f"the interleaving {schedule}{shrunk}")
         return
     reason.detail += "; no seeded random or PCT execution reproduced it"
 

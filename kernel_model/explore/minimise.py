@@ -16,6 +16,7 @@ on either count: never more preemptions, never more steps.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from ._engine import Dfs, Target, Trace, run_actors
@@ -48,6 +49,37 @@ def _flatten(segs) -> list[int]:
         if n > 0:
             out += [a] * n
     return out
+
+
+def neighbours(actors: list[int]) -> Iterator[list[int]]:
+    """Schedules one local change away from `actors`, as a shrinker tries them: cut the
+    explicit schedule at a switch (the default policy decides the rest), drop a
+    segment, move a switch point earlier or later, swap two neighbouring segments."""
+    segs = _segments(actors)
+    pos = 0
+    for _a, n in segs[:-1]:
+        pos += n
+        yield actors[:pos]
+    for i in range(1, len(segs)):
+        s = [list(x) for x in segs]
+        del s[i]
+        yield _flatten(s)
+        for delta in (1, 2, 4, 8, 16):
+            for sign in (-1, 1):
+                s = [list(x) for x in segs]
+                s[i - 1][1] += sign * delta
+                s[i][1] -= sign * delta
+                if s[i - 1][1] >= 0 and s[i][1] >= 0:
+                    yield _flatten(s)
+        s = [list(x) for x in segs]
+        s[i - 1], s[i] = s[i], s[i - 1]
+        yield _flatten(s)
+
+
+def switches(actors: list[int]) -> int:
+    """Context switches in a schedule (what a crash, whose enabled sets are lost with
+    the process, is minimised by in place of preemptions)."""
+    return max(0, len(_segments(actors)) - 1)
 
 
 def minimise(target: Target, actors: list[int], kind: str, *, seconds: float = 5.0,
@@ -97,36 +129,13 @@ def minimise(target: Target, actors: list[int], kind: str, *, seconds: float = 5
     improved = True
     while improved and time.monotonic() < t_end and runs < max_runs:
         improved = False
-        segs = _segments(current)
-        candidates: list[list[int]] = []
-        # cut the explicit schedule at each switch: the default policy decides the rest
-        pos = 0
-        for _a, n in segs[:-1]:
-            pos += n
-            candidates.append(current[:pos])
-        for i in range(1, len(segs)):
-            # drop segment i (its steps go to whoever the default policy picks)
-            s = [list(x) for x in segs]
-            del s[i]
-            candidates.append(_flatten(s))
-            # move the switch between segments i-1 and i
-            for delta in (1, 2, 4, 8, 16):
-                for sign in (-1, 1):
-                    s = [list(x) for x in segs]
-                    s[i - 1][1] += sign * delta
-                    s[i][1] -= sign * delta
-                    if s[i - 1][1] >= 0 and s[i][1] >= 0:
-                        candidates.append(_flatten(s))
-            # swap segments i-1 and i
-            s = [list(x) for x in segs]
-            s[i - 1], s[i] = s[i], s[i - 1]
-            candidates.append(_flatten(s))
-        for cand in candidates:
+        nsegs = len(_segments(current))
+        for cand in neighbours(current):
             if time.monotonic() > t_end or runs >= max_runs:
                 break
             tr = evaluate(cand)
             if admissible(tr) and (cost(tr) < cost(best) or (
-                    cost(tr) == cost(best) and len(_segments(tr.actors)) < len(segs))):
+                    cost(tr) == cost(best) and len(_segments(tr.actors)) < nsegs)):
                 best = tr
                 current = list(tr.actors)
                 improved = True

@@ -3,6 +3,7 @@ with the right reason for the naive ones, exit 2 for a proposal that does not co
 and a crashing proposal reported with its interleaving while the validator lives on."""
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -100,6 +101,12 @@ def test_a_crashing_proposal_is_a_finding_with_its_interleaving(tmp_path):
     crashes = [r for r in v.reasons if r.kind == "crash" and r.trace]
     assert crashes, [(r.phase, r.kind, r.detail) for r in v.reasons]
     assert "SIGSEGV" in crashes[0].detail
+    # minimised like any counterexample: never more context switches or steps
+    m = re.search(r"minimised from (\d+) context switches / (\d+) steps to (\d+) / (\d+)",
+                  crashes[0].detail)
+    assert m, crashes[0].detail
+    before, after = (int(m[1]), int(m[2])), (int(m[3]), int(m[4]))
+    assert after <= before and after[0] <= before[0] and after[1] <= before[1]
     doc = json.loads(Path(crashes[0].trace).read_text())
     assert doc["crash"] and doc["schedule"]
     # the saved interleaving crashes again, in a child: `flowrace replay` stays alive
