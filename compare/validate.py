@@ -13,7 +13,8 @@ that crashes or hangs is a finding, never the validator's death:
 Verdict: PASS when no phase found anything the proposal is to blame for; FAIL with the
 reasons, each with its minimised, replayable counterexample. A crash or hang is located
 by seed (bisection over child runs), and the engine's step log (written as it runs)
-gives the interleaving that led there, saved as a trace.
+gives the interleaving that led there; a crash's interleaving is then minimised (each
+candidate in a process of its own) and saved as a trace.
 """
 
 from __future__ import annotations
@@ -150,7 +151,7 @@ def _child_or_reason(v: Validation, phase: str, args: dict[str, Any], timeout: f
 def locate_crash(v: Validation, reason: Reason, driver: str, scenario: str,
                  timeout: float, executions: int = 2000) -> None:
     """Find a seed that crashes or hangs, by bisection over child runs, then the
-    interleaving that led there from the engine's step log."""
+    interleaving that led there from the engine's step log (a crash's, minimised)."""
     per_seed = max(5.0, timeout / 10)
     for strategy, depth in (("random", 2), ("pct", 3)):
         lo, hi = 1, 1 + executions
