@@ -50,6 +50,10 @@ MICRO = [
                           Actor("cpu1", 1, [Delete(0, 0)])], 1),
     micro("preempted", [Actor("worker", 1, [LatePacket(0, "data", irql="passive")]),
                         Actor("dpc", 1, [Delete(0, 0), Delete(0, 1)])], 2),
+    # a delete that spins while one CPU holds the flow twice in a row: waits and bursts
+    micro("holder-twice", [Actor("cpu0", 0, [Classify(0, "data", assoc=0),
+                                             LatePacket(0, "data")]),
+                           Actor("cpu1", 1, [Delete(0, 0)])], 1),
 ]
 
 
