@@ -1389,17 +1389,11 @@ void fr_sched_view(int i, fr_actor_view *out)
     out->op_index = a->op_index;
     out->pending_writes = pending_writes(a);
     out->spin_wait = a->spin_wait;
+    out->n_keys = a->spin_wait ? (a->wide ? -1 : a->nkeys) : 0;
+    out->keys = a->keys;
     out->woke = a->woke;
-    if (a->spin_wait) { /* its next step ends this wait */
-        out->n_keys = a->wide ? -1 : a->nkeys;
-        out->keys = a->keys;
-    } else if (a->woke) { /* its last step ended this one */
-        out->n_keys = a->nwoke;
-        out->keys = a->woke_keys;
-    } else {
-        out->n_keys = 0;
-        out->keys = NULL;
-    }
+    out->n_woke = a->woke ? a->nwoke : 0;
+    out->woke_keys = a->woke_keys;
 }
 
 uint32_t fr_sched_burst_mask(void) { return g_burst_mask; }

@@ -200,11 +200,13 @@ static void footprint(fp *f, int actor, int op, const volatile void *obj, int op
         f->cat |= C_FORCED;
     f->nwait = 0;
     if (pending ? v->spin_wait : v->woke) {
-        if (v->n_keys < 0 || v->n_keys > FP_KEYS)
+        int n = pending ? v->n_keys : v->n_woke;
+        const volatile void *const *keys = pending ? v->keys : v->woke_keys;
+        if (n < 0 || n > FP_KEYS)
             f->cat |= C_WORLD;
         else
-            for (int k = 0; k < v->n_keys; k++)
-                f->wait[f->nwait++] = (uintptr_t)v->keys[k];
+            for (int k = 0; k < n; k++)
+                f->wait[f->nwait++] = (uintptr_t)keys[k];
     }
     if (op == FR_SP_BEGIN && X.spin_op[spin_slot(op_index)])
         f->cat |= C_WORLD;

@@ -19,9 +19,11 @@ typedef struct fr_actor_view {
     int op_index;    /* scenario operation it is in (or about to begin); -1 settle */
     int pending_writes; /* the pending operation would change memory now (1 if unknown) */
     int spin_wait;   /* it waits in a spin: its next step ends the wait (or begins a burst) */
-    int woke;        /* its last step ended a wait: 1 after a write, 2 beginning a burst */
     int n_keys;      /* the words whose writes end that wait (-1: any write, a wide spin) */
     const volatile void *const *keys;
+    int woke;        /* its last step ended a wait: 1 after a write, 2 beginning a burst */
+    int n_woke;      /* the words that wait was on (-1: any write) */
+    const volatile void *const *woke_keys;
 } fr_actor_view;
 
 #define FR_VIEW_DONE 2
