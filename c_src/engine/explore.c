@@ -216,7 +216,8 @@ static void pending_fp(int actor, fp *f)
 {
     fr_actor_view v;
     fr_sched_view(actor, &v);
-    footprint(f, actor, v.pending_op, v.pending_obj, v.op_index, v.pending_writes, 1, &v, v.owns_cpu, 0);
+    footprint(f, actor, v.pending_op, v.pending_obj, v.op_index, v.pending_writes, 1, &v,
+              v.owns_cpu, 0);
 }
 
 static int waits_on(const fp *w, const fp *b)
@@ -519,7 +520,8 @@ void fr_dfs_stepped(int d, int c, int op, const volatile void *obj, int op_index
             sleep &= ~(1u << p);
             continue;
         }
-        footprint(&t, p, pv.pending_op, pv.pending_obj, pv.op_index, pv.pending_writes, 1, &pv, pv.owns_cpu, 0);
+        footprint(&t, p, pv.pending_op, pv.pending_obj, pv.op_index, pv.pending_writes, 1, &pv,
+                  pv.owns_cpu, 0);
         if (dependent(&n->f, &t))
             sleep &= ~(1u << p);
     }
