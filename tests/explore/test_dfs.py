@@ -1,6 +1,8 @@
 """dfs: exhaustive, partial-order reduced, and right about it."""
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from compare.scenarios import get_scenario
 from kernel_model import Actor, Classify, Delete, Flow, LatePacket, Poll, Scenario, builtin_names
@@ -170,3 +172,38 @@ def test_scenario_objects_and_paths_work(tmp_path):
     scenario = get_scenario("clean-close")
     res = explore("assoc-count", scenario)
     assert res.complete and not res.kinds
+
+
+def _terminal(graph, *, skip_livelock=False):
+    g = graph.graph
+    return {d["hash"] for _, d in g.nodes(data=True) if d["terminal"]
+            and not (skip_livelock and "livelock" in d["violations"].split(","))}
+
+
+_PROVEN: dict = {}
+
+
+@settings(max_examples=6, deadline=None)
+@given(first=st.integers(1, 10**6), strategy=st.sampled_from(["random", "pct"]),
+       case=st.sampled_from([("retry", "lingering-rst"), ("retry-bounded", "two-clients"),
+                             ("retry-bounded-sweep", "lingering-rst"),
+                             ("retry", "preempted-holder")]))
+def test_sampled_executions_end_where_dfs_ended(first, strategy, case):
+    """The reduction and the spin semantics together, on real scenarios: every random or
+    PCT execution ends in a state (shared memory, every actor's position, violations) that
+    the complete dfs reached. A livelock's final state is left out: how many fruitless
+    spins came before the spinner was found hopeless is not a behaviour."""
+    from kernel_model.explore._engine import run_batch
+    from kernel_model.explore.stategraph import StateGraph
+
+    if case not in _PROVEN:
+        res = explore(*case, state_graph=True, minimise=False)
+        assert res.complete
+        _PROVEN[case] = (_terminal(res.graph), res.kinds)
+    reached, kinds = _PROVEN[case]
+    target = Target.make(*case)
+    target.lib.fr_graph_reset(1 << 21)
+    out = run_batch(target, strategy, first, 200, record_states=True,
+                    **({"pct_depth": 3, "pct_steps": 80} if strategy == "pct" else {}))
+    assert set(out.by_kind) <= kinds
+    assert _terminal(StateGraph.from_engine(target), skip_livelock=True) <= reached
