@@ -30,11 +30,15 @@
  * on the writes to those words: the step that ends a wait reads them all. A
  * burst's later steps are forced (nobody else can run between them): they enter
  * happens-before but race with nothing, so a race lands on the burst's first
- * step. A wide spin (lists, or too many words) waits for any write since its
- * iteration began: the step after its yield, and the beginning of an operation
- * once that operation has been seen to spin wide, read "the world" (depend on
- * every step of another actor that wrote); when an execution shows a new one,
- * the search starts over with it.
+ * step. Whether a burst that runs out was alone (a livelock) or not (it changed
+ * nothing and waits on) depends on whether anyone else could run, which no
+ * footprint records: the search places such a fruitless burst anywhere it is
+ * independent, so two livelocks it tells apart only by how many fruitless spins
+ * came first count as one. A wide spin (lists, or too many words) waits for any
+ * write since its iteration began: the step after its yield, and the beginning of
+ * an operation once that operation has been seen to spin wide, read "the world"
+ * (depend on every step of another actor that wrote); when an execution shows a
+ * new one, the search starts over with it.
  *
  * Counting: every schedule belongs to exactly one equivalence class, and sleep
  * sets run one maximal execution per class, so the number of schedules a search
