@@ -77,6 +77,7 @@ typedef struct fr_actor {
     int dirty;          /* another actor wrote a word the iteration accessed, after the access */
     int burst_ok;       /* it may instead run its next iterations alone (a burst) */
     int hopeless;       /* a burst ran out with nobody else able to run */
+    int fruitless;      /* yields since another actor's write last ended its wait */
     int wide;           /* the iteration touched the lists or more than FR_SPIN_KEYS words */
     int woke;           /* its last step began an iteration after a yield: 1 waited, 2 burst */
     uint64_t scan_pos;  /* writes checked against the keys up to here */
@@ -652,11 +653,12 @@ static const FR_OP_SPEC *actor_op(const fr_actor *a, int k)
  * its next iteration see something new. Waiting alone would let a bounded retry
  * give up only when nobody else can run, while on a real CPU a slow holder is
  * enough; so a waiting spinner may instead run a burst: its next iterations alone,
- * back to back, until it leaves the loop (a step that would write, the end of its
- * operation, or a step that does not repeat the previous whole iteration) or has
- * spun FR_SPIN_LIMIT times. A burst that runs out was an unbounded spin: if others
- * could run, it changed nothing and the spinner waits for a write from then on; if
- * nobody could, it is a livelock. An iteration that touches the lists or more than
+ * back to back, until it leaves the loop (the end of its operation; a step that does
+ * not repeat the previous whole iteration or, with none to repeat yet, a step that
+ * would write) or has spun FR_SPIN_LIMIT times since a write last ended its wait.
+ * A burst that runs out was an unbounded spin: if others could run, it changed
+ * nothing and the spinner waits for a write from then on; if nobody could, it is a
+ * livelock. An iteration that touches the lists or more than
  * FR_SPIN_KEYS words is "wide": any write by another actor since it began counts.
  * The explorer (explore.c) reads the same keys: the step that ends a wait depends on
  * the writes to them, and a burst's later steps are forced. */
@@ -739,7 +741,8 @@ static void spin_yield(fr_actor *a)
     memcpy((void *)a->prev_obj, (const void *)a->seq_obj, sizeof(a->prev_obj[0]) * (size_t)n);
     a->prev_len = a->seq_full ? a->seq_len : 0;
     if (g_burst == a->index) {
-        if (++g_burst_yields < FR_SPIN_LIMIT) { /* on alone: the next iteration */
+        if (++g_burst_yields < FR_SPIN_LIMIT && ++a->fruitless < FR_SPIN_LIMIT) {
+            /* on alone: the next iteration */
             iteration_begin(a, 1);
             return;
         }
@@ -751,7 +754,8 @@ static void spin_yield(fr_actor *a)
         return;
     }
     a->spin_wait = 1;
-    a->burst_ok = 1;
+    /* bursts cut short (the loop's steps vary) count too: no endless chain of them */
+    a->burst_ok = ++a->fruitless < FR_SPIN_LIMIT;
     a->hopeless = 0;
 }
 
@@ -759,6 +763,8 @@ static void spin_yield(fr_actor *a)
 static void spin_resume(fr_actor *a, uint32_t mask)
 {
     int burst = !a->dirty;
+    if (!burst)
+        a->fruitless = 0;
     a->nwoke = a->wide ? -1 : a->nkeys;
     memcpy((void *)a->woke_keys, (const void *)a->keys, sizeof(a->keys[0]) * (size_t)a->nkeys);
     a->woke = burst ? 2 : 1;
@@ -778,9 +784,12 @@ static void burst_follow(void)
 {
     fr_actor *a = &g_actors[g_burst];
     int i = a->seq_len;
-    if (a->status != A_READY || a->pending_op == FR_SP_BEGIN || pending_writes(a) ||
-        (a->prev_len > 0 && (i >= a->prev_len || i >= FR_SPIN_SEQ ||
-                             a->prev_op[i] != a->pending_op || a->prev_obj[i] != a->pending_obj)))
+    if (a->status != A_READY || a->pending_op == FR_SP_BEGIN)
+        g_burst = -1;
+    else if (a->prev_len > 0) /* a whole iteration to repeat (its lock steps included) */
+        g_burst = i >= a->prev_len || i >= FR_SPIN_SEQ || a->prev_op[i] != a->pending_op ||
+                          a->prev_obj[i] != a->pending_obj ? -1 : g_burst;
+    else if (pending_writes(a)) /* the first: it may hold steps before the loop */
         g_burst = -1;
 }
 
@@ -790,6 +799,7 @@ static void op_begin(fr_actor *a, int opi)
     a->op_steps = 0;
     iteration_begin(a, 0); /* a spin's first iteration starts with the operation */
     a->prev_len = 0;
+    a->fruitless = 0;
     if (opi < 0) { /* the settle poll */
         a->event = g_sc->n_events;
         return;

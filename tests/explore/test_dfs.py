@@ -207,3 +207,39 @@ def test_sampled_executions_end_where_dfs_ended(first, strategy, case):
                     **({"pct_depth": 3, "pct_steps": 80} if strategy == "pct" else {}))
     assert set(out.by_kind) <= kinds
     assert _terminal(StateGraph.from_engine(target), skip_livelock=True) <= reached
+
+
+def lock_in_spin_proposal(directory):
+    """`retry` whose spin iteration also takes the open-flows lock and reads the list:
+    a "wide" iteration (lists), and one that writes (the lock word) every time."""
+    from kernel_model._build import csrc_dir
+
+    text = (csrc_dir() / "variants" / "retry.c").read_text()
+    loop = """        while (InterlockedCompareExchange(&Flow->RefCount, 2, 2) != 2)
+            YieldProcessor();"""
+    assert loop in text
+    spin = """        while (InterlockedCompareExchange(&Flow->RefCount, 2, 2) != 2) {
+            KLOCK_QUEUE_HANDLE h;
+            KeAcquireInStackQueuedSpinLockAtDpcLevel(&g_OpenFlowsLock, &h);
+            (void)FlowTableFirstOpenLocked();
+            KeReleaseInStackQueuedSpinLockFromDpcLevel(&h);
+            YieldProcessor();
+        }"""
+    path = directory / "retry_lock_in_spin.c"
+    path.write_text(text.replace(loop, spin))
+    return path
+
+
+def test_a_spin_that_locks_and_reads_lists(tmp_path):
+    """Regression: a burst ended at any step that writes, so a spin taking a lock in
+    every iteration ran one-iteration bursts without end while its holder could run
+    (a false livelock at the step bound), and the reduced search lost executions."""
+    path = lock_in_spin_proposal(tmp_path)
+    for scenario in MICRO:
+        target = Target.make(str(path), scenario)
+        full, reduced = _search(target, False), _search(target, True)
+        assert set(full.by_kind) == set(reduced.by_kind), scenario.name
+        assert reduced.interleavings == full.maximal, scenario.name
+    assert not _search(Target.make(str(path), MICRO[0]), False).by_kind  # two-deletes
+    res = explore(str(path), "lingering-rst", minimise=False)
+    assert res.complete and not res.violations
