@@ -114,7 +114,7 @@ def _shrink(args: dict[str, Any]) -> dict[str, Any]:
     import time
 
     from kernel_model.explore._engine import Target, run_actors
-    from kernel_model.explore.minimise import neighbours, switches
+    from kernel_model.explore.minimise import shrink, switches
 
     from .scenarios import get_scenario
 
@@ -148,17 +148,13 @@ def _shrink(args: dict[str, Any]) -> dict[str, Any]:
     if best is None:
         return {"actors": None, "runs": runs}
     first = best
-    improved = True
-    while improved and time.monotonic() < t_end:
-        improved = False
-        for cand in neighbours(best):
-            if time.monotonic() > t_end:
-                break
-            got = attempt(cand)
-            if (got is not None and switches(got) <= switches(first) and len(got) <= len(first)
-                    and (switches(got), len(got)) < (switches(best), len(best))):
-                best, improved = got, True
-                break
+
+    def better(got: list[int], than: list[int]) -> bool:
+        return (switches(got) <= switches(first) and len(got) <= len(first)
+                and (switches(got), len(got)) < (switches(than), len(than)))
+
+    best = shrink(best, lambda steps: steps, attempt, better,
+                  lambda: time.monotonic() < t_end)
     return {"actors": best, "runs": runs, "original_switches": switches(first),
             "original_steps": len(first), "switches": switches(best), "steps": len(best)}
 

@@ -16,10 +16,13 @@ on either count: never more preemptions, never more steps.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import TypeVar
 
 from ._engine import Dfs, Target, Trace, run_actors
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -76,6 +79,25 @@ def neighbours(actors: list[int]) -> Iterator[list[int]]:
         yield _flatten(s)
 
 
+def shrink(best: T, actors_of: Callable[[T], list[int]], attempt: Callable[[list[int]], T | None],
+           better: Callable[[T, T], bool], keep_going: Callable[[], bool]) -> T:
+    """Local search: take the first neighbour of the best schedule that `attempt` turns
+    into a result `better` than the best, until no neighbour is (or `keep_going` says
+    stop). A result is whatever `attempt` makes of a schedule (a trace, the steps a
+    crashing run logged); `actors_of` gives its schedule back."""
+    improved = True
+    while improved and keep_going():
+        improved = False
+        for cand in neighbours(actors_of(best)):
+            if not keep_going():
+                break
+            got = attempt(cand)
+            if got is not None and better(got, best):
+                best, improved = got, True
+                break
+    return best
+
+
 def switches(actors: list[int]) -> int:
     """Context switches in a schedule (what a crash, whose enabled sets are lost with
     the process, is minimised by in place of preemptions)."""
@@ -125,20 +147,11 @@ def minimise(target: Target, actors: list[int], kind: str, *, seconds: float = 5
             continue
 
     # 2. local shrinking of the explicit schedule
-    current = list(best.actors)
-    improved = True
-    while improved and time.monotonic() < t_end and runs < max_runs:
-        improved = False
-        nsegs = len(_segments(current))
-        for cand in neighbours(current):
-            if time.monotonic() > t_end or runs >= max_runs:
-                break
-            tr = evaluate(cand)
-            if admissible(tr) and (cost(tr) < cost(best) or (
-                    cost(tr) == cost(best) and len(_segments(tr.actors)) < nsegs)):
-                best = tr
-                current = list(tr.actors)
-                improved = True
-                break
+    def better(tr: Trace, than: Trace) -> bool:
+        return admissible(tr) and (cost(tr) < cost(than) or (
+            cost(tr) == cost(than) and len(_segments(tr.actors)) < len(_segments(than.actors))))
+
+    best = shrink(best, lambda tr: tr.actors, evaluate, better,
+                  lambda: time.monotonic() < t_end and runs < max_runs)
     return Minimised(kind, list(best.actors), best.preemptions, best.steps, first.preemptions,
                      first.steps, runs)
