@@ -1404,6 +1404,8 @@ void fr_sched_view(int i, fr_actor_view *out)
     out->woke = a->woke;
     out->n_woke = a->woke ? a->nwoke : 0;
     out->woke_keys = a->woke_keys;
+    out->n_held = a->n_held;
+    out->held = a->held;
 }
 
 uint32_t fr_sched_burst_mask(void) { return g_burst_mask; }

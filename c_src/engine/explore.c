@@ -62,16 +62,19 @@
 enum { C_WRITE = 1, C_FREE = 2, C_LOCK = 4, C_UNLOCK = 8, C_WORLD = 16, C_WROTE = 32,
        C_FORCED = 64 };
 #define FP_KEYS 4 /* words a spin's wait may read; more read the world */
+#define FP_HELD 8 /* spin locks an actor may hold at once (engine.c: FR_MAX_HELD) */
 
 typedef struct fp {
     uintptr_t key;
     uintptr_t wait[FP_KEYS]; /* the step ends a spin's wait: it reads these */
+    uintptr_t held[FP_HELD]; /* spin locks its actor held right before the step */
     int block;
     short actor;
     short cpu;
     unsigned char cat;
     unsigned char owns;
     unsigned char nwait;
+    unsigned char nheld;
 } fp;
 
 typedef struct node {
@@ -214,6 +217,14 @@ static void footprint(fp *f, int actor, int op, const volatile void *obj, int op
     }
     if (op == FR_SP_BEGIN && X.spin_op[spin_slot(op_index)])
         f->cat |= C_WORLD;
+    /* the locks held before the step: the view is taken after a step that ran, so a
+     * lock it took is not yet held, and one it released still was */
+    f->nheld = 0;
+    for (int h = 0; h < v->n_held && f->nheld < FP_HELD; h++)
+        if (pending || op != FR_SP_LOCK || v->held[h] != obj)
+            f->held[f->nheld++] = (uintptr_t)v->held[h];
+    if (!pending && op == FR_SP_UNLOCK && obj && f->nheld < FP_HELD)
+        f->held[f->nheld++] = (uintptr_t)obj;
 }
 
 static void pending_fp(int actor, fp *f)
@@ -247,6 +258,23 @@ static int dependent(const fp *a, const fp *b)
     return a->key && a->key == b->key && ((a->cat | b->cat) & C_WRITE);
 }
 
+/* Does a hold, right before its step, a spin lock that b holds or takes? */
+static int lock_conflict(const fp *a, const fp *b)
+{
+    for (int h = 0; h < a->nheld; h++) {
+        if ((b->cat & C_LOCK) && b->key == a->held[h])
+            return 1;
+        for (int k = 0; k < b->nheld; k++)
+            if (b->held[k] == a->held[h])
+                return 1;
+    }
+    return 0;
+}
+
+/* Could the two steps be enabled in the same state, so that either could run first?
+ * A pair that cannot is ordered, never a race: reversing it is impossible, and
+ * counting it as a race would hide, behind it, the race that can be reversed (the
+ * lock that opened the critical section, say). */
 static int coenabled(const fp *a, const fp *b)
 {
     if ((a->cat | b->cat) & C_FORCED)
@@ -256,7 +284,7 @@ static int coenabled(const fp *a, const fp *b)
     if (a->key == b->key && (a->cat & (C_LOCK | C_UNLOCK)) && (b->cat & (C_LOCK | C_UNLOCK)) &&
         ((a->cat ^ b->cat) & C_UNLOCK))
         return 0;
-    return 1;
+    return !lock_conflict(a, b) && !lock_conflict(b, a);
 }
 
 /* ---- the search ---------------------------------------------------------------------- */
