@@ -255,6 +255,10 @@ static int dependent(const fp *a, const fp *b)
         return 1;
     if (a->block >= 0 && a->block == b->block && ((a->cat | b->cat) & C_FREE))
         return 1;
+    /* a list operation reads and writes the links of its entry and of the entry's
+     * neighbours, whichever flows they are: a free conflicts with every one */
+    if (((a->cat & C_FREE) && b->key == KEY_LISTS) || ((b->cat & C_FREE) && a->key == KEY_LISTS))
+        return 1;
     return a->key && a->key == b->key && ((a->cat | b->cat) & C_WRITE);
 }
 
