@@ -20,17 +20,23 @@
  *     interlocked operation counts as a write); spin locks count as writes to
  *     their word; every list operation touches one "lists" object;
  *   - a free and any access to the same pool block.
+ *   - a free and any list operation (a list operation touches the links of its
+ *     entry and of the entry's neighbours, whichever flows they are).
  * Events (an operation waiting for another's end), the settle actor (after
- * everyone) and the lock/unlock and same-CPU-owner pairs are orderings, never
- * races: they enter happens-before but are not co-enabled.
+ * everyone), the same-CPU-owner pairs and any pair where one actor holds a spin
+ * lock the other holds or takes are orderings, never races: they enter
+ * happens-before but are not co-enabled. Counting such a pair as a race would be
+ * worse than wasteful: its reversal cannot happen, and its clock would hide the
+ * race that can (the lock acquisition that opened the critical section).
  *
  * Spins (engine.c, "spins"): after YieldProcessor a spinner waits until another
  * actor writes a word its iteration accessed, or runs a burst (its next
  * iterations alone). Whether it may run, and which of the two it does, depends
  * on the writes to those words: the step that ends a wait reads them all. A
- * burst's later steps are forced (nobody else can run between them): they enter
- * happens-before but race with nothing, so a race lands on the burst's first
- * step. Whether a burst that runs out was alone (a livelock) or not (it changed
+ * burst's later steps are forced (nobody else can run between them): a race with
+ * one of them is reversed before the burst's first step (race_point), and a
+ * forced step may itself be the later step of a race (the burst may read a word
+ * the iteration before it did not: a retry's last try, say). Whether a burst that runs out was alone (a livelock) or not (it changed
  * nothing and waits on) depends on whether anyone else could run, which no
  * footprint records: the search places such a fruitless burst anywhere it is
  * independent, so two livelocks it tells apart only by how many fruitless spins
@@ -281,14 +287,21 @@ static int lock_conflict(const fp *a, const fp *b)
  * lock that opened the critical section, say). */
 static int coenabled(const fp *a, const fp *b)
 {
-    if ((a->cat | b->cat) & C_FORCED)
-        return 0;
     if (a->cpu == b->cpu && (a->owns || b->owns))
         return 0;
     if (a->key == b->key && (a->cat & (C_LOCK | C_UNLOCK)) && (b->cat & (C_LOCK | C_UNLOCK)) &&
         ((a->cat ^ b->cat) & C_UNLOCK))
         return 0;
     return !lock_conflict(a, b) && !lock_conflict(b, a);
+}
+
+/* A burst runs alone: nothing can be placed between its steps, so a race with one of
+ * its forced steps is reversed before the burst's first step (the index returned). */
+static int race_point(int i)
+{
+    while (i > 0 && (X.nodes[i].f.cat & C_FORCED))
+        i--;
+    return i;
 }
 
 /* ---- the search ---------------------------------------------------------------------- */
@@ -376,10 +389,11 @@ static void pending_races(int p, int n_steps)
             continue;
         if (clock[g->actor] < i)
             join(clock, &X.vc[(size_t)i * MAXA]);
-        if (rc[g->actor] < i && coenabled(g, &t)) {
+        int r = race_point(i);
+        if (rc[g->actor] < r && coenabled(&X.nodes[r].f, &t)) {
             if (nr < 64)
-                races[nr++] = i;
-            join(rc, &X.vc[(size_t)i * MAXA]);
+                races[nr++] = r;
+            join(rc, &X.vc[(size_t)r * MAXA]);
         }
     }
     for (int r = 0; r < nr; r++)
@@ -531,10 +545,11 @@ void fr_dfs_stepped(int d, int c, int op, const volatile void *obj, int op_index
             continue;
         if (vc[g->actor] < i)
             join(vc, &X.vc[(size_t)i * MAXA]);
-        if (rc[g->actor] < i && coenabled(g, &n->f)) {
-            if (analyse && i >= X.floor && nr < 64)
-                races[nr++] = i;
-            join(rc, &X.vc[(size_t)i * MAXA]);
+        int r = race_point(i);
+        if (rc[g->actor] < r && coenabled(&X.nodes[r].f, &n->f)) {
+            if (analyse && r >= X.floor && nr < 64)
+                races[nr++] = r;
+            join(rc, &X.vc[(size_t)r * MAXA]);
         }
     }
     vc[c] = d;
