@@ -11,7 +11,7 @@ reaches, the reduced one reaches too).
 
 A failing program is written out as a C proposal and its scenario as Python (the
 assertion names the folder; FLOWRACE_SOUNDNESS_OUT chooses it). The number of programs
-is FLOWRACE_SOUNDNESS_EXAMPLES (default 150; nightly: thousands).
+is FLOWRACE_SOUNDNESS_EXAMPLES (default 200; nightly: thousands).
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ gen = importlib.util.module_from_spec(_spec)
 sys.modules[_spec.name] = gen
 _spec.loader.exec_module(gen)
 
-EXAMPLES = int(os.environ.get("FLOWRACE_SOUNDNESS_EXAMPLES", "150"))
+EXAMPLES = int(os.environ.get("FLOWRACE_SOUNDNESS_EXAMPLES", "200"))
 FULL_CAP = int(os.environ.get("FLOWRACE_SOUNDNESS_FULL_CAP", "40000"))
 REDUCED_CAP = 200_000
 BOUNDS = (None, 3, 2, 1)
