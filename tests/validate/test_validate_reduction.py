@@ -1,5 +1,7 @@
 """validate on a proposal the reduction once proved correct (issue 10): it FAILs, and
-its dfs phase shows the use after free, for every retry limit."""
+its dfs on late-packets never again ends 'complete' without the use after free, for
+every retry limit. (Whether dfs gets there within its share of the budget depends on
+the machine: on a busy one it may run out first — that must show, never a proof.)"""
 
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -30,6 +32,9 @@ def validations(tmp_path_factory):
 @pytest.mark.parametrize("limit", LIMITS)
 def test_validate_fails_the_bounded_retry_that_frees_on_drain(validations, limit):
     v = validations[limit]
-    assert v.verdict == "FAIL"
-    found = [(r.phase, r.scenario) for r in v.reasons if r.kind == "use_after_free"]
-    assert ("dfs", "late-packets") in found, [(r.phase, r.kind, r.scenario) for r in v.reasons]
+    assert v.verdict == "FAIL", [(r.phase, r.kind, r.scenario) for r in v.reasons]
+    (phase,) = [p for p in v.phases if p.name == "dfs late-packets"]
+    if phase.data.get("complete"):
+        assert "use_after_free" in phase.data["kinds"], phase.summary
+        assert any(r.phase == "dfs" and r.kind == "use_after_free"
+                   and r.scenario == "late-packets" for r in v.reasons)
