@@ -60,6 +60,11 @@ def _emit_json(doc) -> None:
 def main() -> None:
     """flowrace: explore, replay and stress the flow-lifecycle race of a Windows network
     driver, and compare driver fixes with the agent-side workaround."""
+    # Ctrl-C (exit 130) and SIGTERM (exit 143) end flowrace at once, even inside C code,
+    # and kill every child process it started
+    from kernel_model._children import exit_on_interrupt
+
+    exit_on_interrupt()
 
 
 @main.command("list")
