@@ -23,6 +23,7 @@ import contextlib
 import json
 import os
 import secrets
+import shlex
 import signal
 import subprocess
 import sys
@@ -64,7 +65,7 @@ class Reason:
 
     @property
     def replay(self) -> str | None:
-        return f"flowrace replay {self.trace}" if self.trace else None
+        return f"flowrace replay {shlex.quote(self.trace)}" if self.trace else None
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self) | {"replay": self.replay}
