@@ -32,8 +32,9 @@ class _OneLineUsage(click.Command):
 
 
 def _writable_dir(path: str) -> None:
-    """Fail before the search, not after it, when --out cannot take its files."""
-    import os
+    """Fail before the search, not after it, when --out cannot take its files (a probe
+    directory is made and removed in the nearest existing ancestor)."""
+    import tempfile
     from pathlib import Path
 
     from kernel_model import FlowraceError
@@ -41,9 +42,12 @@ def _writable_dir(path: str) -> None:
     p = Path(path)
     while not p.exists() and p != p.parent:
         p = p.parent
-    if not p.is_dir() or not os.access(p, os.W_OK | os.X_OK):
-        raise FlowraceError(f"cannot write to --out {path}: "
-                            + ("not a directory" if not p.is_dir() else "permission denied"))
+    if not p.is_dir():
+        raise FlowraceError(f"cannot write to --out {path}: {p} is not a directory")
+    try:
+        tempfile.TemporaryDirectory(dir=p, prefix=".flowrace-probe-").cleanup()
+    except OSError as exc:
+        raise FlowraceError(f"cannot write to --out {path}: {exc.strerror or exc}") from None
 
 
 def _progress_bar(strategy: str, label: str, max_executions: int | None):

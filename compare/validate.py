@@ -257,6 +257,8 @@ def run_child(phase: str, args: dict[str, Any], timeout: float, *,
 GRACE = 25.0
 #: kept for the report after the deadline
 REPORT_RESERVE = 5.0
+#: the stress run's watchdog (max_seconds) when the time budget leaves that much
+STRESS_SECONDS = 120.0
 
 
 class _Clock:
@@ -580,7 +582,13 @@ def _gauntlet(v: Validation, clock: _Clock, driver: str, out: Path, budget: floa
     say(f"stress on real threads ({connections} connections)")
     start = time.monotonic()
     for name in (driver, "original"):
-        seconds = max(min(120.0, clock.left() - 15.0), 1.0)
+        # the watchdog's own limit, or what the deadline leaves (then a stop is no finding)
+        seconds = min(STRESS_SECONDS, clock.left() - 10.0)
+        if seconds < 1.0:
+            v.cut_short.append(f"stress {'proposal' if name == driver else name}: not run "
+                               "(time budget spent)")
+            continue
+        cut = seconds < STRESS_SECONDS
         args = {"driver": name, "connections": connections, "max_seconds": seconds}
         if name == driver:
             doc = _child_or_reason(v, clock, "stress", args, seconds + 15.0, None)
@@ -588,6 +596,11 @@ def _gauntlet(v: Validation, clock: _Clock, driver: str, out: Path, budget: floa
             timeout, _ = clock.cap(seconds + 15.0)
             doc = run_child("stress", args, timeout).value if timeout > 1 else None
         if doc is None:
+            continue
+        if cut and not doc["completed"] and any(
+                x["detail"].startswith("hang:") for x in doc["violations"]):
+            v.cut_short.append(f"stress {'proposal' if name == driver else name}: stopped "
+                               f"after {seconds:.0f} s by the time budget")
             continue
         v.stress["proposal" if name == driver else name] = doc
         if name == driver and (doc["lingering"] or doc["violations"]):
