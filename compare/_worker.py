@@ -54,14 +54,23 @@ def _single(args: dict[str, Any]) -> dict[str, Any]:
 
 
 def _explore(args: dict[str, Any]) -> dict[str, Any]:
-    from kernel_model.explore import explore
+    """One exploration; its counterexamples written to out_dir, drawn (seconds each)
+    only while `pictures_until` (time.time()) has not passed."""
+    import time
+    from pathlib import Path
+
+    from kernel_model.explore import explore, write_outputs
 
     from .scenarios import get_scenario
 
     res = explore(args["driver"], get_scenario(args["scenario"]), strategy=args["strategy"],
                   max_executions=args.get("max_executions"),
                   time_budget=args.get("time_budget"), seed=args.get("seed", 1),
-                  depth=args.get("depth", 2), out=args.get("out_dir"))
+                  depth=args.get("depth", 2), out=None,
+                  minimise_seconds=args.get("minimise_seconds", 5.0))
+    if args.get("out_dir") and (res.counterexamples or res.graph is not None):
+        write_outputs(res, Path(args["out_dir"]),
+                      pictures=time.time() < args.get("pictures_until", float("inf")))
     return res.to_json()
 
 
