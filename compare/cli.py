@@ -220,12 +220,15 @@ def _replay_crash(trace: str, doc: dict) -> None:
     """A trace of an execution that crashed or hung the process: replay it in a child
     process and say what happened there (exit 1), instead of crashing this one."""
     import tempfile
+    from pathlib import Path
 
     from .validate import run_child
 
     with tempfile.TemporaryDirectory() as tmp:
+        # the step log grows while the execution runs: 5 s without a step is the hang
         res = run_child("single", {"driver": doc["driver"], "scenario": doc["scenario"],
-                                   "schedule": doc["schedule"], "log": f"{tmp}/steps"}, 60)
+                                   "schedule": doc["schedule"], "log": f"{tmp}/steps"}, 120,
+                        progress=Path(tmp) / "steps")
     if res.ok:
         click.echo(f"flowrace: {trace} recorded '{doc['crash']}', but the replay finished "
                    f"({', '.join(res.value['kinds']) or 'no violation'})", err=True)

@@ -24,6 +24,7 @@ import json
 import os
 import secrets
 import shlex
+import shutil
 import signal
 import subprocess
 import sys
@@ -457,6 +458,7 @@ def validate(path: str | Path, out: str | Path, *, time_budget: float = 120.0,
         _gauntlet(v, clock, driver, out, time_budget, connections, interleavings, sweep, say)
     finally:
         v.seconds = time.monotonic() - t0
+        shutil.rmtree(out / ".validate", ignore_errors=True)  # the hunts' step logs
     from .validate_report import write_report
 
     v.report = write_report(v, out)

@@ -75,7 +75,13 @@ def trusted_dir(path: Path) -> Path:
     by this user that nobody else can write to: what another user plants in a cache runs
     as whoever loads it."""
     try:
-        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        missing = []
+        p = path
+        while not p.exists() and p != p.parent:
+            missing.append(p)
+            p = p.parent
+        for d in reversed(missing):  # each one private (mkdir's parents= would not be)
+            d.mkdir(mode=0o700, exist_ok=True)
         st = path.lstat()
     except OSError as exc:
         raise FlowraceError(f"cannot use the proposal cache {path}: {exc.strerror or exc}; "
