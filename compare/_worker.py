@@ -194,6 +194,49 @@ def _load(args: dict[str, Any]) -> dict[str, Any]:
     return {"sha256": variant.sha256}
 
 
+#: the hook the harness calls for each kind of event
+HOOKS = {"classify.ref": "FlowVariantClassifyReference",
+         "classify.release": "FlowVariantClassifyDereference",
+         "late.ref": "FlowVariantLookupReference",
+         "late.release": "FlowVariantClassifyDereference",
+         "delete": "FlowVariantDeleteNotify",
+         "poll": "FlowVariantSweep or FlowVariantClosedDrained (a poll)",
+         "settle": "FlowVariantSweep or FlowVariantClosedDrained (the settle poll)"}
+
+
+def _where(args: dict[str, Any]) -> dict[str, Any]:
+    """In which event (and hook) an interleaving's last step ran: the steps before it
+    are run again (never the last one, which may crash or hang). The last step runs in
+    the event the actor was in, or begins its next one."""
+    import re
+
+    from kernel_model import load_variant, run
+    from kernel_model.execution import actor_names, compress_schedule
+
+    from .scenarios import get_scenario
+
+    compiled = get_scenario(args["scenario"]).compile()
+    names = actor_names(compiled)
+    actors = args["actors"]
+    a = actors[-1]
+    if names[a] == "settle":
+        return {"events": ["settle"], "hooks": [HOOKS["settle"]]}
+    mine = [e.label for e in compiled.events if e.actor == a]
+    last = ""
+    if len(actors) > 1 and a in actors[:-1]:
+        out = run(load_variant(args["driver"]), compiled,
+                  schedule=compress_schedule(actors[:-1], names), max_steps=len(actors) - 1)
+        seen = [st.event for st in out.steps if st.actor == names[a] and st.event]
+        last = seen[-1] if seen else ""
+    events = mine[mine.index(last):mine.index(last) + 2] if last in mine else mine[:1]
+
+    def hook(label: str) -> str:
+        kind = label.split(".", 1)[1] if "." in label else label
+        return HOOKS.get(re.sub(r"\d+", "", kind), "")
+
+    return {"events": events, "hooks": [hook(e) for e in events]}
+
+
 def _forked() -> bool:
     """Whether this process has a child (the proposal forked): reaps those that ended."""
     found = False
@@ -246,8 +289,8 @@ def _hunt(args: dict[str, Any]) -> dict[str, Any]:
     return {"runs": runs}
 
 
-PHASES = {"build": _build, "load": _load, "hunt": _hunt, "batch": _batch, "single": _single,
-          "explore": _explore, "explore-many": _explore_many, "matrix": _matrix,
+PHASES = {"build": _build, "load": _load, "hunt": _hunt, "where": _where, "batch": _batch,
+          "single": _single, "explore": _explore, "explore-many": _explore_many, "matrix": _matrix,
           "stress": _stress, "rates": _rates, "shrink": _shrink}
 
 

@@ -382,6 +382,16 @@ def _interleaving(v: Validation, clock: _Clock, reason: Reason, driver: str,
                 actors = s["actors"]
                 shrunk = (f" (minimised from {s['original_switches']} context switches / "
                           f"{s['original_steps']} steps to {s['switches']} / {s['steps']})")
+    hook = ""
+    timeout, _ = clock.cap(20.0)
+    if steps and timeout > 2:
+        where = run_child("where", {"driver": driver, "scenario": scenario,
+                                    "actors": list(steps)}, timeout)
+        if where.ok and where.value.get("events"):
+            hook = " during " + " or at the start of ".join(
+                e + (f" (in {h})" if h else "")
+                for e, h in zip(where.value["events"], where.value["hooks"], strict=True))
+    reason.detail += hook
     schedule = compress_schedule(actors, names) if actors else ""
     trace = Path(v.out) / "counterexamples" / _unique(
         Path(v.out) / "counterexamples", f"{reason.kind}-{reason.phase}-{scenario}",
