@@ -136,11 +136,11 @@ class ChildResult:
     forked: bool = False
 
 
-def _drain(fd: int, limit: int, keep_tail: bool, into: list[bytes]) -> None:
-    """Read `fd` to its end; keep at most `limit` bytes (the head, or the tail)."""
+def _drain(f, limit: int, keep_tail: bool, into: list[bytes]) -> None:
+    """Read the binary file `f` to its end; keep at most `limit` bytes (head or tail)."""
     size = 0
-    with open(fd, "rb", buffering=0, closefd=True) as f:
-        while chunk := f.read(1 << 16):
+    with contextlib.suppress(OSError, ValueError):
+        while chunk := f.read1(1 << 16) if hasattr(f, "read1") else f.read(1 << 16):
             into.append(chunk)
             size += len(chunk)
             while size > limit and len(into) > 1:
@@ -176,10 +176,11 @@ def run_child(phase: str, args: dict[str, Any], timeout: float, *,
     _children.register_group(pgid)
     result: list[bytes] = []
     err: list[bytes] = []
-    readers = [threading.Thread(target=_drain, args=(r_fd, RESULT_LIMIT, False, result),
+    channel = open(r_fd, "rb", buffering=0)  # noqa: SIM115 - closed below
+    readers = [threading.Thread(target=_drain, args=(channel, RESULT_LIMIT, False, result),
                                 daemon=True),
-               threading.Thread(target=_drain, args=(proc.stderr.fileno(), 64 << 10, True,
-                                                     err), daemon=True)]
+               threading.Thread(target=_drain, args=(proc.stderr, 64 << 10, True, err),
+                                daemon=True)]
     for t in readers:
         t.start()
     request = json.dumps({"key": key.hex(), "args": args}).encode()
@@ -224,6 +225,8 @@ def run_child(phase: str, args: dict[str, Any], timeout: float, *,
         _children.unregister_group(pgid)
     for t in readers:
         t.join(timeout=5)  # EOF once the group is dead (unless a process escaped it)
+    channel.close()
+    proc.stderr.close()
     stderr = b"".join(err).decode(errors="replace")
     doc = _worker.parse_frame(key, b"".join(result))
     leftovers = len(members)
