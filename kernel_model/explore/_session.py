@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .._checks import check_budget, check_int, check_seed
 from ..errors import FlowraceError
 from ..execution import Outcome, run, save_trace
 from ..execution import actor_names as _actor_names
@@ -170,16 +171,17 @@ def explore(
     `time_budget` seconds. Each violation kind found becomes a minimised counterexample
     (written to `out`, with its pictures, when given). `state_graph` records the explored
     states (GraphML/DOT in `out`)."""
-    if jobs < 1:
-        raise FlowraceError("--jobs must be at least 1")
-    if max_executions is not None and max_executions < 1:
-        raise FlowraceError("--max-executions must be at least 1")
-    if time_budget is not None and time_budget <= 0:
-        raise FlowraceError("--time-budget must be a positive number of seconds")
-    if preemption_bound is not None and preemption_bound < 0:
-        raise FlowraceError("--preemption-bound must be 0 or more")
-    if depth < 1:
-        raise FlowraceError("--depth must be at least 1")
+    jobs = check_int(jobs, "jobs", 1, 4096)
+    if max_executions is not None:
+        max_executions = check_int(max_executions, "max_executions", 1, 10**12)
+    if time_budget is not None:
+        time_budget = check_budget(time_budget, "time_budget")
+    if preemption_bound is not None:
+        preemption_bound = check_int(preemption_bound, "preemption_bound", 0, 10_000)
+    depth = check_int(depth, "depth", 1, 1000)
+    seed = check_seed(seed)
+    max_steps = check_int(max_steps, "max_steps", 1, 100_000_000)
+    minimise_seconds = check_budget(minimise_seconds, "minimise_seconds")
     if strategy not in STRATEGY_NAMES:
         raise FlowraceError(
             f"unknown strategy {strategy!r}; strategies: {', '.join(STRATEGY_NAMES)}")
