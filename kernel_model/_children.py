@@ -131,6 +131,26 @@ def exit_on_interrupt() -> None:
     threading.Thread(target=wait, name="flowrace-interrupts", daemon=True).start()
 
 
+def run(cmd: list[str], *, timeout: float | None = None, **kwargs):
+    """subprocess.run in a process group of its own, registered (an interrupt kills it
+    with us); on a timeout the whole group is killed and TimeoutExpired raised."""
+    import subprocess
+
+    proc = subprocess.Popen(cmd, start_new_session=True, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, **kwargs)
+    register_group(proc.pid)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except BaseException:
+        kill_group(proc.pid)
+        proc.communicate()
+        raise
+    finally:
+        kill_group(proc.pid)  # what it left in its group
+        unregister_group(proc.pid)
+    return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
+
+
 @contextlib.contextmanager
 def registered_group(pgid: int) -> Iterator[None]:
     register_group(pgid)

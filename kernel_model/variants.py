@@ -275,16 +275,21 @@ def _build_locked(source: Path, module_name: str,
                 source, _compiler_output(source, extra_flags, Path(tmp) / "compiler.txt")
             ) from exc
         target = out_dir / Path(built).name
-        checksum = _file_sha(Path(built))
-        sidecar = target.with_name(target.name + ".sha256")
-        tmp_sum = Path(tmp) / "sum"
-        tmp_sum.write_text(checksum + "\n")
-        os.chmod(built, 0o700)
-        os.chmod(tmp_sum, 0o600)
-        sidecar.unlink(missing_ok=True)  # a reader never pairs the new file with an old sum
-        os.replace(built, target)
-        os.replace(tmp_sum, sidecar)
+        _store_entry(Path(built), target)
     return target, mod_name
+
+
+def _store_entry(built: Path, target: Path) -> None:
+    """Move `built` (on the cache's file system) to `target` atomically, then its checksum
+    beside it (written to a temporary name and renamed too)."""
+    sidecar = target.with_name(target.name + ".sha256")
+    tmp_sum = built.with_name(built.name + ".sha256.tmp")
+    tmp_sum.write_text(_file_sha(built) + "\n")
+    os.chmod(built, 0o700)
+    os.chmod(tmp_sum, 0o600)
+    sidecar.unlink(missing_ok=True)  # a reader never pairs the new file with an old sum
+    os.replace(built, target)
+    os.replace(tmp_sum, sidecar)
 
 
 def _clean_stale_builds(builds: Path) -> None:
