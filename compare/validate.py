@@ -531,9 +531,10 @@ def _gauntlet(v: Validation, clock: _Clock, driver: str, out: Path, budget: floa
         job["pictures_until"] = time.time() + budget * 0.5
     say("exhaustive dfs on the small scenarios, pct and random on the large ones")
     start = time.monotonic()
-    # the searches stop at their budgets (checked between executions); minimising and
-    # drawing counterexamples come on top: a child past this is stuck in one execution
-    want = budget * 0.5 + 30.0 + 5.0 * len(jobs)  # stuck, or the deadline: what comes first
+    # the searches stop at their budgets (checked between executions), minimising and
+    # drawing at 0.5 T; a child still there 25 s later (start-up, one last picture) is
+    # stuck in one execution: a hang (unless the deadline came first: cut short)
+    want = budget * 0.5 + 25.0
     timeout, cut = clock.cap(want)
     together = run_child("explore-many", {"jobs": [job for _, _, job in jobs]}, timeout)
     if together.forked:
