@@ -348,3 +348,16 @@ def test_the_kernel_api_names_the_bad_argument(data):
         bad = data.draw(st.integers(max_value=0) | NOT_U64.filter(
             lambda x: not (isinstance(x, int) and not isinstance(x, bool) and x > 0)))
         raises_naming(lambda: stress("original", bad), "connections")
+
+
+@pytest.mark.parametrize("args", [
+    [*EXPLORE, "--strategy", "pct", "--depth", "1000", "--seed", str(U64 - 1)],
+    [*EXPLORE, "--strategy", "dfs", "--preemption-bound", "10000"],
+    [*EXPLORE, "--strategy", "random", "--seed", str(U64 - 1), "--time-budget", "0.5"],
+    [*RUN, "--seed", str(U64 - 1)],
+    [*RUN, "--seed", "0"],
+], ids=["pct-depth-1000", "bound-10000", "random-last-seed", "run-last-seed", "run-seed-0"])
+def test_the_edges_of_the_ranges_are_accepted_and_run(cli, args):
+    result = cli([*args, "--json", *(["--out", "DIR"] if args[0] == "explore" else [])])
+    assert result.exit_code in (0, 1), result.stderr[-2000:]
+    assert json.loads(result.stdout)
