@@ -40,13 +40,15 @@ def validate_cmd(proposal, out_dir, time_budget, connections, as_json):
         click.echo(json.dumps(report.to_json(), indent=2))
     else:
         out = Console()
-        colour = "green" if report.verdict == "PASS" else "red"
+        colour = {"PASS": "green", "FAIL": "red"}.get(report.verdict, "yellow")
         out.print(f"[bold {colour}]{report.verdict}[/] {proposal} ({report.seconds:.1f} s)")
         for r in report.reasons:
             where = f" on {r.scenario}" if r.scenario else ""
             out.print(f"  [red]✗ {r.kind}[/] ({r.phase}{where}): {r.detail}")
             if r.replay:
                 out.print(f"      replay: {r.replay}")
+        for why in report.cut_short:
+            out.print(f"  [yellow]… {why}[/]")
         for p in report.phases:
             out.print(f"  {p.name:<24} {p.seconds:6.1f} s  {p.summary}")
         out.print(f"  report: {report.report.get('html')}")
