@@ -163,10 +163,14 @@ def run_child(phase: str, args: dict[str, Any], timeout: float, *,
     key = secrets.token_bytes(32)
     r_fd, w_fd = os.pipe()
     try:
+        # a group of its own (killed whole), and a tag in the environment of everything
+        # it starts (found and killed even outside the group)
+        tag = secrets.token_hex(8)
         proc = subprocess.Popen([sys.executable, "-m", "compare._worker", phase, str(w_fd)],
                                 stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
                                 stderr=subprocess.PIPE, pass_fds=(w_fd,),
-                                start_new_session=True)
+                                start_new_session=True,
+                                env=os.environ | {_children.TAG_VARIABLE: tag})
     except BaseException:
         os.close(r_fd)
         raise
@@ -216,8 +220,10 @@ def run_child(phase: str, args: dict[str, Any], timeout: float, *,
                 _children.kill_group(pgid)
                 rc = proc.wait()
                 break
-        members = _children.group_members(pgid)
+        # what the child left running, in its group and outside it: counted, killed
+        members = sorted(set(_children.group_members(pgid)) | set(_children.tagged(tag)))
         _children.kill_group(pgid)
+        _children.kill_pids(members)
     finally:
         if proc.poll() is None:
             _children.kill_group(pgid)

@@ -70,6 +70,38 @@ def group_members(pgid: int) -> list[int]:
     return found
 
 
+#: the environment variable that marks every process a child started (see `tagged`)
+TAG_VARIABLE = "FLOWRACE_CHILD_TAG"
+
+
+def tagged(tag: str) -> list[int]:
+    """Processes (not zombies) whose environment carries TAG_VARIABLE=tag: what a child
+    started, even in another process group or session (a scan of /proc)."""
+    needle = f"{TAG_VARIABLE}={tag}\0".encode()
+    found = []
+    with contextlib.suppress(OSError):
+        for entry in os.scandir("/proc"):
+            if not entry.name.isdigit() or int(entry.name) == os.getpid():
+                continue
+            try:
+                with open(f"/proc/{entry.name}/environ", "rb") as f:
+                    if needle not in f.read() + b"\0":
+                        continue
+                with open(f"/proc/{entry.name}/stat", "rb") as f:
+                    stat = f.read()
+            except OSError:
+                continue
+            if stat[stat.rfind(b")") + 2:][:1] not in (b"Z", b"X"):
+                found.append(int(entry.name))
+    return found
+
+
+def kill_pids(pids: list[int]) -> None:
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGKILL)
+
+
 def kill_group(pgid: int) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, signal.SIGKILL)

@@ -57,3 +57,14 @@ def hostile_proposal(name: str, directory: Path) -> Path:
     path = directory / f"{name}.c"
     path.write_text(text)
     return path
+
+
+def escaping_fork_proposal(directory: Path) -> Path:
+    """fork_grandchild whose grandchild leaves the process group (setsid): a process-group
+    kill alone would miss it."""
+    path = hostile_proposal("fork_grandchild", directory)
+    text = path.read_text().replace("    if (fork() == 0) {\n",
+                                    "    if (fork() == 0) {\n        setsid();\n", 1)
+    path = directory / "fork_setsid.c"
+    path.write_text(text)
+    return path

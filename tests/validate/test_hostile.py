@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from compare.validate import GRACE
-from tests.validate.hostile import hostile_proposal
+from tests.validate.hostile import escaping_fork_proposal, hostile_proposal
 
 ROOT = Path(__file__).resolve().parents[2]
 BUDGET = 30
@@ -94,6 +94,26 @@ def test_a_hostile_proposal_fails_in_time_and_leaves_nothing_behind(name, tmp_pa
             assert r["trace"] and Path(r["trace"]).is_file(), r  # the report links it
             assert "reproduces it" in r["detail"], r["detail"]
     assert (tmp_path / "out" / "report.html").is_file()
+    assert no_process_left(tag) == []
+
+
+@pytest.mark.slow
+def test_a_grandchild_that_leaves_the_process_group_is_found_and_killed(tmp_path):
+    from compare.validate import Validation, _Clock, hunt  # noqa: I001 - internals under test
+
+    tag = f"flowrace-test-{uuid.uuid4()}"
+    os.environ["FLOWRACE_TEST_TAG"] = tag
+    try:
+        from kernel_model.variants import build_variant
+
+        path = escaping_fork_proposal(tmp_path)
+        build_variant(path)
+        v = Validation(str(path), str(tmp_path))
+        found = hunt(v, _Clock(120), str(path), ["lingering-rst"], "smoke", 5, 60.0)
+    finally:
+        del os.environ["FLOWRACE_TEST_TAG"]
+    assert found is not None and found.kind == "fork", found
+    assert "still running and were killed" in found.detail
     assert no_process_left(tag) == []
 
 
