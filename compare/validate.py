@@ -1,20 +1,27 @@
 """`flowrace validate PATH.c`: is this fix for flowdata.c right?
 
-The gauntlet, every phase in a child process (`compare._worker`) so that a proposal
-that crashes or hangs is a finding, never the validator's death:
+The gauntlet. The proposal is untrusted code: this process never loads it; every phase
+runs in a child process (`compare._worker`, see `run_child`) so that a proposal that
+crashes, exits, hangs or forks is a finding, never the validator's death:
 
-1. compile against the shim (a compile error: the compiler's messages, exit 2);
-2. exhaustive `dfs` on every small scenario (complete, or as far as the budget goes);
-3. `pct` (depth 3) and `random` on the large ones;
+1. compile against the shim (a compile error: the compiler's messages, exit 2), then
+   load it (its constructors run then);
+2. smoke: seeded random and PCT executions of every scenario, one at a time (`hunt`):
+   the first that crashes, exits, hangs or forks is located exactly;
+3. exhaustive `dfs` on every small scenario (complete, or as far as the budget goes),
+   `pct` (depth 3) and `random` on the large ones;
 4. the comparison matrix on identical interleavings: the proposal beside `original` and
    the best built-in fix, against every agent variant;
 5. a real-thread stress run (and the same for `original`, for the figures).
 
-Verdict: PASS when no phase found anything the proposal is to blame for; FAIL with the
-reasons, each with its minimised, replayable counterexample. A crash or hang is located
-by seed (bisection over child runs), and the engine's step log (written as it runs)
-gives the interleaving that led there; a crash's interleaving is then minimised (each
-candidate in a process of its own) and saved as a trace.
+Verdict: PASS when every phase ran and none found anything the proposal is to blame
+for; FAIL with the reasons, each with its minimised, replayable counterexample;
+INCONCLUSIVE when nothing was found but the time budget cut a phase short. A crash,
+exit or hang is located by the smoke phase (or, when only the search met it, by a
+longer hunt): the progress file names the execution and the engine's step log (written
+as it runs) its interleaving; a crash's interleaving is then minimised (each candidate in
+a process of its own) and saved as a trace. The whole run ends within the time budget
+plus GRACE seconds.
 """
 
 from __future__ import annotations
@@ -391,16 +398,15 @@ def _interleaving(v: Validation, clock: _Clock, reason: Reason, driver: str,
                 actors = s["actors"]
                 shrunk = (f" (minimised from {s['original_switches']} context switches / "
                           f"{s['original_steps']} steps to {s['switches']} / {s['steps']})")
-    hook = ""
     timeout, _ = clock.cap(20.0)
-    if steps and timeout > 2:
-        where = run_child("where", {"driver": driver, "scenario": scenario,
-                                    "actors": list(steps)}, timeout)
-        if where.ok and where.value.get("events"):
-            hook = " during " + " or at the start of ".join(
+    if steps and timeout > 2 and reason.kind != "fork":  # a fork is seen after the run
+        located = run_child("where", {"driver": driver, "scenario": scenario,
+                                      "actors": list(steps)}, timeout)
+        if located.ok and located.value.get("events"):
+            reason.detail += " during " + " or at the start of ".join(
                 e + (f" (in {h})" if h else "")
-                for e, h in zip(where.value["events"], where.value["hooks"], strict=True))
-    reason.detail += hook
+                for e, h in zip(located.value["events"], located.value["hooks"],
+                                strict=True))
     schedule = compress_schedule(actors, names) if actors else ""
     trace = Path(v.out) / "counterexamples" / _unique(
         Path(v.out) / "counterexamples", f"{reason.kind}-{reason.phase}-{scenario}",
@@ -412,8 +418,12 @@ def _interleaving(v: Validation, clock: _Clock, reason: Reason, driver: str,
         "violations": [], "crash": res.crash or reason.kind,
     }, indent=2) + "\n")
     reason.trace = str(trace)
-    at = (f", in step {len(actors) - 1} ({names[actors[-1]]}) of the interleaving {schedule}"
-          if actors else ", before its first step")
+    if reason.kind == "fork":
+        at = f", in the execution {schedule}"
+    elif actors:
+        at = f", in step {len(actors) - 1} ({names[actors[-1]]}) of the interleaving {schedule}"
+    else:
+        at = ", before its first step"
     reason.detail += f"; {strategy} seed {seed} reproduces it{at}{shrunk}"
 
 
