@@ -108,6 +108,12 @@ class _Flowrace(click.Group):
 
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True,
              **extra):
+        if args is None:  # the real command line (not a test's CliRunner)
+            # Ctrl-C (exit 130) and SIGTERM (exit 143) end flowrace at once, even inside
+            # C code, and kill every child process it started
+            from kernel_model._children import exit_on_interrupt
+
+            exit_on_interrupt()
         args = list(sys.argv[1:] if args is None else args)
         if not args:
             args = ["--help"]
@@ -137,11 +143,6 @@ def _emit_json(doc) -> None:
 def main() -> None:
     """flowrace: explore, replay and stress the flow-lifecycle race of a Windows network
     driver, and compare driver fixes with the agent-side workaround."""
-    # Ctrl-C (exit 130) and SIGTERM (exit 143) end flowrace at once, even inside C code,
-    # and kill every child process it started
-    from kernel_model._children import exit_on_interrupt
-
-    exit_on_interrupt()
 
 
 @main.command("list")
