@@ -277,11 +277,14 @@ def _hunt(args: dict[str, Any]) -> dict[str, Any]:
                     line = json.dumps({"scenario": name, "strategy": strategy, "depth": depth,
                                        "seed": seed, "index": s_index})
                     os.pwrite(progress, line.ljust(200).encode(), 0)
-                    run(variant, compiled, seed=seed, strategy=strategy, pct_depth=depth)
+                    out = run(variant, compiled, seed=seed, strategy=strategy,
+                              pct_depth=depth)
                     runs += 1
                     if _forked():
                         return {"forked": {"scenario": name, "strategy": strategy,
                                            "seed": seed}, "runs": runs}
+                    if "livelock" in out.kinds:
+                        break  # the search will report it; more such runs are slow
     finally:
         variant.lib.fr_set_step_log(-1)
         os.close(log)

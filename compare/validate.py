@@ -352,8 +352,10 @@ def hunt(v: Validation, clock: _Clock, driver: str, scenarios: list[str], phase:
         return None
     if res.crash and res.crash.startswith("failed:"):
         raise FlowraceError(f"validate: the {phase} phase {res.crash}\n" + res.stderr[-3000:])
-    if res.timed_out and cut and not res.forked:
-        v.cut_short.append(f"{phase}: cut short by the time budget")
+    if res.timed_out and not res.forked:
+        # slow, not stuck (the progress file kept changing): no finding
+        v.cut_short.append(f"{phase}: cut short by the time budget" if cut else
+                           f"{phase}: did not finish within {timeout:.0f} s")
         return None
     try:
         where = json.loads(prog.read_bytes().decode(errors="replace").strip() or "{}")

@@ -329,6 +329,10 @@ def _counterexamples(target: Target, found: dict[str, Found], minimise: bool,
     return out
 
 
+#: a counterexample longer than this is neither tabulated nor drawn in the output files
+MAX_DRAWN_STEPS = 2000
+
+
 def write_outputs(res: ExploreResult, out: Path, *, pictures: bool = True) -> None:
     """Each counterexample as a replayable trace, a timeline and pictures; the state
     graph as GraphML and DOT."""
@@ -341,11 +345,18 @@ def write_outputs(res: ExploreResult, out: Path, *, pictures: bool = True) -> No
 
         from ..timeline import print_outcome
 
+        long = len(c.outcome.steps) > MAX_DRAWN_STEPS  # a spin to the step bound, say
         with open(stem.with_suffix(".timeline.txt"), "w") as fh:
-            print_outcome(c.outcome, Console(file=fh, width=160, color_system=None),
-                          notes=c.notes())
+            if long:  # tabulating it takes longer than finding it: say how to see it
+                fh.write(f"{c.outcome.driver} × {c.outcome.scenario}: {c.kind} after "
+                         f"{len(c.outcome.steps):,} steps (more than {MAX_DRAWN_STEPS:,}: "
+                         f"not tabulated).\nschedule {c.outcome.schedule}\n"
+                         f"flowrace replay {path} shows every step.\n")
+            else:
+                print_outcome(c.outcome, Console(file=fh, width=160, color_system=None),
+                              notes=c.notes())
         c.files["timeline"] = str(stem.with_suffix(".timeline.txt"))
-        if pictures:
+        if pictures and not long:
             from .picture import render
 
             for ext in ("svg", "png"):
