@@ -16,7 +16,6 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Iterator
 
 _lock = threading.Lock()
 _groups: set[int] = set()  # process groups to kill on an interrupt
@@ -44,11 +43,6 @@ def register_pid(pid: int) -> None:
 def unregister_pid(pid: int) -> None:
     with _lock:
         _pids.discard(pid)
-
-
-def group_alive(pgid: int) -> bool:
-    """Whether any process of the group is still there (zombies excluded)."""
-    return bool(group_members(pgid))
 
 
 def group_members(pgid: int) -> list[int]:
@@ -181,12 +175,3 @@ def run(cmd: list[str], *, timeout: float | None = None, **kwargs):
         kill_group(proc.pid)  # what it left in its group
         unregister_group(proc.pid)
     return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
-
-
-@contextlib.contextmanager
-def registered_group(pgid: int) -> Iterator[None]:
-    register_group(pgid)
-    try:
-        yield
-    finally:
-        unregister_group(pgid)
