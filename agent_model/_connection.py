@@ -14,6 +14,8 @@ from agent_model._stats import U64, ZERO_COUNTERS, StatCounters, check_counter
 
 __all__ = ["ConnectionDirection", "ConnectionStats", "ConnectionTuple"]
 
+_blank = object.__new__
+
 
 class ConnectionDirection(IntEnum):
     """Direction of a connection (upstream ``ConnectionDirection``)."""
@@ -78,12 +80,12 @@ class ConnectionStats:
     def copy(self) -> ConnectionStats:
         """An independent copy (its own ``tcp_failures`` map; counters are values)."""
         failures = self.tcp_failures
-        return ConnectionStats(
-            self.cookie,
-            self.monotonic,
-            dict(failures) if failures else {},
-            self.last,
-            self.last_update_epoch,
-            self.connection_tuple,
-            self.handle,
-        )
+        c = _blank(ConnectionStats)  # its values were checked when self was made
+        c.cookie = self.cookie
+        c.monotonic = self.monotonic
+        c.tcp_failures = dict(failures) if failures else {}
+        c.last = self.last
+        c.last_update_epoch = self.last_update_epoch
+        c.connection_tuple = self.connection_tuple
+        c.handle = self.handle
+        return c

@@ -132,10 +132,16 @@ def _checked_new(cls, sent_bytes=0, recv_bytes=0, sent_packets=0, recv_packets=0
                  retransmits=0, tcp_established=0, tcp_closed=0):
     values = (sent_bytes, recv_bytes, sent_packets, recv_packets, retransmits,
               tcp_established, tcp_closed)
-    for name, v in zip(cls._fields, values, strict=True):
-        if type(v) is not int or not 0 <= v < U64:
-            check_counter(v, name)
-    return _new(cls, map(int, values))
+    # the fast path (a conversion makes one per record): plain ints in range
+    if ({type(sent_bytes), type(recv_bytes), type(sent_packets), type(recv_packets),
+         type(retransmits), type(tcp_established), type(tcp_closed)} == _INT_ONLY
+            and min(values) >= 0 and max(values) < U64):
+        return _new(cls, values)
+    return _new(cls, [check_counter(v, name) for name, v in zip(cls._fields, values,
+                                                                 strict=True)])
+
+
+_INT_ONLY = {int}
 
 
 # every field is a non-negative integer below 2**64: checked on construction (the
