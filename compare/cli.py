@@ -182,8 +182,8 @@ def stress_cmd(driver, connections, threads, seed, noise, capacity, as_json):
               show_default=True, help="stress connections under TSan")
 @user_errors
 def sanitize_cmd(driver, tool, executions, connections):
-    """Run a variant under the compilers' sanitizers. Exit 0 when they report nothing, 1
-    when they do (flowrace's own findings are listed too)."""
+    """Run a variant under the compilers' sanitizers. Exit 0 when nothing was found, 1
+    when a sanitizer or one of flowrace's own checks (listed too) found something."""
     from kernel_model.sanitize import asan_run, tsan_stress
 
     results = []
@@ -196,15 +196,19 @@ def sanitize_cmd(driver, tool, executions, connections):
     for res in results:
         name = {"address": "ASan+UBSan", "thread": "TSan"}[res.tool]
         if res.clean:
-            console.print(f"[bold green]✓ {name}[/]: clean")
+            console.print(f"[bold green]✓ {name}[/]: no sanitizer report"
+                          + ("" if res.findings else ", clean"))
         else:
             dirty = True
             console.print(f"[bold red]✗ {name}[/]: "
                           + ("; ".join(dict.fromkeys(res.reports)) or "the run did not finish"))
             if not res.reports:
                 console.print(res.output[-3000:], markup=False)
+        if res.findings:
+            dirty = True  # flowrace's own checks found something: a finding like any other
+            console.print(f"[bold red]✗ flowrace's checks[/] in the {name} run:")
         for finding in res.findings:
-            console.print(f"    flowrace: {finding}")
+            console.print(f"    {finding}", markup=False)
     sys.exit(1 if dirty else 0)
 
 

@@ -10,8 +10,13 @@ that crashes or hangs is a finding, never the validator's death:
    the best built-in fix, against every agent variant;
 5. a real-thread stress run (and the same for `original`, for the figures).
 
-Verdict: PASS when no phase found anything the proposal is to blame for; FAIL with the
-reasons, each with its minimised, replayable counterexample. A crash or hang is located
+Verdict (`compare.verdict.overall`): FAIL when any phase found something the proposal is
+to blame for, with the reasons, each with its minimised, replayable counterexample;
+INCONCLUSIVE when nothing was found but some proof is missing (an exhaustive search ran
+out of budget, a stress run timed out without a provable deadlock), naming each gap, how
+far it got and the command that finishes it; PASS only when every exhaustive phase
+completed and nothing was found. An exhaustive search that runs out of its share of the
+budget gets a second go with what the finished ones left over. A crash or hang is located
 by seed (bisection over child runs), and the engine's step log (written as it runs)
 gives the interleaving that led there; a crash's interleaving is then minimised (each
 candidate in a process of its own) and saved as a trace.
@@ -20,6 +25,8 @@ candidate in a process of its own) and saved as a trace.
 from __future__ import annotations
 
 import json
+import math
+import shlex
 import signal
 import subprocess
 import sys
@@ -32,7 +39,9 @@ from typing import Any
 from kernel_model import FlowraceError, builtin_names, load_variant
 from kernel_model.execution import TRACE_FORMAT, actor_names, compress_schedule
 
+from .findings import driver_findings
 from .scenarios import get_scenario
+from .verdict import EXIT_CODES, overall
 
 SMALL = ("lingering-rst", "late-packets", "clean-close", "split-deletes", "preempted-holder",
          "client-restart", "two-clients")
@@ -59,10 +68,23 @@ class Reason:
 
     @property
     def replay(self) -> str | None:
-        return f"flowrace replay {self.trace}" if self.trace else None
+        return f"flowrace replay {shlex.quote(self.trace)}" if self.trace else None
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self) | {"replay": self.replay}
+
+
+@dataclass
+class Missing:
+    """A proof that is not there: nothing was found, but this part did not complete."""
+
+    phase: str
+    scenario: str | None
+    detail: str  # how far it got
+    command: str  # what finishes it
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
 
 
 @dataclass
@@ -78,6 +100,7 @@ class Validation:
     proposal: str
     out: str
     reasons: list[Reason] = field(default_factory=list)
+    missing: list[Missing] = field(default_factory=list)
     phases: list[Phase] = field(default_factory=list)
     cells: list[dict[str, Any]] = field(default_factory=list)
     stress: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -87,13 +110,20 @@ class Validation:
 
     @property
     def verdict(self) -> str:
-        return "FAIL" if self.reasons else "PASS"
+        """PASS, FAIL or INCONCLUSIVE (`compare.verdict.overall`)."""
+        return overall(bool(self.reasons), bool(self.missing))
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_CODES[self.verdict]
 
     def to_json(self) -> dict[str, Any]:
         return {
             "proposal": self.proposal,
             "verdict": self.verdict,
+            "exit_code": self.exit_code,
             "reasons": [r.to_json() for r in self.reasons],
+            "missing": [m.to_json() for m in self.missing],
             "phases": [asdict(p) | {"seconds": round(p.seconds, 3)} for p in self.phases],
             "stress": self.stress,
             "seconds": round(self.seconds, 3),
@@ -229,7 +259,7 @@ def validate(path: str | Path, out: str | Path, *, time_budget: float = 120.0,
     driver = str(source.resolve())
     v = Validation(proposal=driver, out=str(out))
 
-    say("compiling")
+    say("phase 1 of 5: compiling")
     start = time.monotonic()
     load_variant(driver)  # ProposalBuildError: the caller shows the compiler's messages
     v.phases.append(Phase("compile", time.monotonic() - start, "compiles against the shim"))
@@ -245,19 +275,26 @@ def validate(path: str | Path, out: str | Path, *, time_budget: float = 120.0,
                                "time_budget": budget * 0.05,
                                "out_dir": str(out / "counterexamples" / f"{strategy}-{name}")})
              for name in LARGE for strategy in ("pct", "random")]
-    say("exhaustive dfs on the small scenarios, pct and random on the large ones")
-    together = run_child("explore-many", {"jobs": [job for _, _, job in jobs]},
-                         budget * 2 + 120)
-    if together.ok:
-        results = together.value["results"]
-        seconds = [doc["seconds"] for doc in results]
-    else:  # something crashed or hung: one child per exploration, to say which
-        results, seconds = [], []
-        for strategy, name, job in jobs:
-            say(f"{strategy} on {name}")
-            t = time.monotonic()
-            results.append(_child_or_reason(v, "explore", job, budget + 60, name))
-            seconds.append(time.monotonic() - t)
+    say(f"phase 2 of 5: dfs on {len(SMALL)} small scenarios, pct and random on "
+        f"{', '.join(LARGE)}")
+    results, seconds = _explore_all(v, jobs, budget, say)
+    # an exhaustive search that ran out of its share gets a second go with the time the
+    # finished ones left over (it restarts: a search is not resumable across processes)
+    left = budget * 0.4 - sum(secs for (strategy, _, _), secs in zip(jobs, seconds, strict=True)
+                              if strategy == "dfs")
+    again = [k for k, ((strategy, _, _), doc) in enumerate(zip(jobs, results, strict=True))
+             if strategy == "dfs" and doc is not None and not doc["complete"]
+             and not doc.get("counterexamples")]
+    if again and left > 2 * per_small:
+        share = left / len(again)
+        more = [(jobs[k][0], jobs[k][1], jobs[k][2] | {"time_budget": share}) for k in again]
+        say(f"phase 2 of 5: dfs again on {', '.join(j[1] for j in more)} "
+            f"({share:.0f} s each)")
+        docs, secs = _explore_all(v, more, budget, say)
+        for k, doc, sec in zip(again, docs, secs, strict=True):
+            if doc is not None:
+                results[k] = doc
+                seconds[k] += sec
     for (strategy, name, _), doc, secs in zip(jobs, results, seconds, strict=True):
         data: dict[str, Any] = {}
         if doc is not None:
@@ -265,9 +302,12 @@ def validate(path: str | Path, out: str | Path, *, time_budget: float = 120.0,
             data = {"executions": doc["executions"], "kinds": sorted(doc.get("by_kind", {}))}
             if strategy == "dfs":
                 data["complete"] = doc["complete"]
+                data["coverage"] = doc.get("coverage")
+                if not doc["complete"] and not doc.get("counterexamples"):
+                    v.missing.append(_unfinished_dfs(driver, name, doc, secs))
         v.phases.append(Phase(f"{strategy} {name}", secs, _explore_summary(data), data))
 
-    say("comparison on identical interleavings")
+    say("phase 3 of 5: comparison on identical interleavings")
     start = time.monotonic()
     doc = _child_or_reason(v, "matrix", {
         "drivers": [driver, "original", BEST_FIX], "interleavings": interleavings,
@@ -275,30 +315,26 @@ def validate(path: str | Path, out: str | Path, *, time_budget: float = 120.0,
         "traces": str(out / "counterexamples" / "compare")}, budget + 120, None)
     if doc is not None:
         v.cells = doc["cells"]
-        bad: dict[tuple[str, str], list[dict[str, Any]]] = {}
-        for cell in v.cells:
-            if cell["driver"] == doc["proposal"] and (
-                    cell["verdict"] in ("unsafe", "masked")
-                    or (cell["verdict"] == "wrong" and cell.get("cause") != "agent")):
-                bad.setdefault((cell["scenario"], cell["verdict"]), []).append(cell)
-        for (scenario, verdict), cells in bad.items():
-            first = cells[0].get("first_bad_interleaving") or {}
-            agents = ", ".join(c["agent"] for c in cells)
-            v.reasons.append(Reason("compare", verdict, scenario,
-                                    f"agents {agents}: {cells[0]['reason']}",
-                                    first.get("trace")))
+        from .matrix import cell_from_json
+
+        cells = [cell_from_json(c) for c in v.cells]
+        for f in driver_findings(cells, doc["proposal"]):
+            v.reasons.append(Reason("compare", f.kind, f.scenario,
+                                    f"agents {', '.join(f.agents)}: {f.detail}"
+                                    + (f" ({f.executions} executions)" if f.executions
+                                       else ""), f.trace))
         summary = f"{len(v.cells)} cells, {doc['executions']} executions"
     else:
         summary = "did not finish"
     v.phases.append(Phase("compare", time.monotonic() - start, summary))
 
-    say("failure rate over polls")
+    say("phase 4 of 5: failure rate over polls")
     rates = run_child("rates", {"scenario": "late-packets", "events": list(RATE_EVENTS),
                                 "drivers": [driver, "original", BEST_FIX]}, 120)
     if rates.ok:
         v.rates = rates.value
 
-    say(f"stress on real threads ({connections} connections)")
+    say(f"phase 5 of 5: stress on real threads ({connections:,} connections)")
     start = time.monotonic()
     for name in (driver, "original"):
         doc = _child_or_reason(v, "stress", {"driver": name, "connections": connections},
@@ -307,7 +343,13 @@ def validate(path: str | Path, out: str | Path, *, time_budget: float = 120.0,
         if doc is None:
             continue
         v.stress["proposal" if name == driver else name] = doc
-        if name == driver and (doc["lingering"] or doc["violations"]):
+        if name == driver and doc.get("timed_out") and not doc["violations"]:
+            v.missing.append(Missing(
+                "stress", None, f"{doc['timed_out']}; {doc['operations']:,} operations in "
+                f"{doc['seconds']:.1f} s (no deadlock cycle: not a finding)",
+                f"flowrace stress --driver {shlex.quote(driver)} --connections "
+                f"{connections}"))
+        elif name == driver and (doc["lingering"] or doc["violations"]):
             kinds = sorted({x["kind"] for x in doc["violations"]})
             v.reasons.append(Reason("stress", ",".join(kinds) or "leak", None,
                                     f"{doc['lingering']} flows lingering after "
@@ -326,12 +368,49 @@ def validate(path: str | Path, out: str | Path, *, time_budget: float = 120.0,
     return v
 
 
+def _explore_all(v: Validation, jobs: list[tuple[str, str, dict[str, Any]]], budget: float,
+                 say: Callable[[str], None]) -> tuple[list[dict[str, Any] | None], list[float]]:
+    """Run explorations in one child; if it crashes or hangs, one child each, to say which."""
+    together = run_child("explore-many", {"jobs": [job for _, _, job in jobs]},
+                         budget * 2 + 120)
+    if together.ok:
+        docs = together.value["results"]
+        return docs, [doc["seconds"] for doc in docs]
+    results: list[dict[str, Any] | None] = []
+    seconds: list[float] = []
+    for strategy, name, job in jobs:
+        say(f"{strategy} on {name}")
+        t = time.monotonic()
+        results.append(_child_or_reason(v, "explore", job, budget + 60, name))
+        seconds.append(time.monotonic() - t)
+    return results, seconds
+
+
+def _unfinished_dfs(driver: str, scenario: str, doc: dict[str, Any], seconds: float) -> Missing:
+    """What an incomplete dfs leaves unproven, how far it got, and how to finish it."""
+    coverage = doc.get("coverage")
+    how_far = f"{doc['executions']:,} executions in {seconds:.1f} s"
+    need = None
+    if coverage:
+        how_far += f", about {100 * coverage:.1f} % of the search tree (estimate)"
+        need = seconds / coverage
+    budget = max(60, int(math.ceil(2 * need / 60) * 60)) if need else 600
+    return Missing(
+        "dfs", scenario,
+        f"the exhaustive search did not complete: {how_far}; nothing found so far",
+        f"flowrace explore --driver {shlex.quote(driver)} --scenario {scenario} "
+        f"--strategy dfs --jobs 2 --time-budget {budget}")
+
+
 def _explore_summary(data: dict[str, Any] | None) -> str:
     if not data:
         return "did not finish"
     parts = [f"{data['executions']:,} executions"]
     if "complete" in data:
-        parts.append("complete" if data["complete"] else "budget ran out")
+        cov = data.get("coverage")
+        parts.append("complete" if data["complete"] else
+                     f"INCOMPLETE (about {100 * cov:.1f} % covered)" if cov else
+                     "INCOMPLETE (budget ran out)")
     parts.append(", ".join(data["kinds"]) if data["kinds"] else "no violation")
     return "; ".join(parts)
 
@@ -343,4 +422,5 @@ def builtin_paths() -> dict[str, Path]:
     return {n: csrc_dir() / "variants" / f"{n.replace('-', '_')}.c" for n in builtin_names()}
 
 
-__all__ = ["Reason", "Validation", "builtin_paths", "locate_crash", "run_child", "validate"]
+__all__ = ["Missing", "Reason", "Validation", "builtin_paths", "locate_crash", "run_child",
+           "validate"]

@@ -102,6 +102,13 @@ def markdown(v: Validation) -> str:
             if r.trace:
                 lines.append(f"  counterexample: `{_rel(r.trace, out)}` — `{r.replay}`")
         lines.append("")
+    if v.missing:
+        lines += ["## Not proven (nothing found, but the search did not finish)", ""]
+        for m in v.missing:
+            where = f" on `{m.scenario}`" if m.scenario else ""
+            lines.append(f"* **{m.phase}**{where}: {m.detail}")
+            lines.append(f"  finish it: `{m.command}`")
+        lines.append("")
     lines += ["## Phases", "", "| phase | seconds | result |", "|---|---:|---|"]
     lines += [f"| {p.name} | {p.seconds:.1f} | {p.summary} |" for p in v.phases]
     if v.cells:
@@ -131,6 +138,7 @@ h1 { font-size: 1.6em; } h2 { border-bottom: 1px solid #ddd; padding-bottom: .2e
 .verdict { font-size: 2em; font-weight: bold; padding: .3em .8em; border-radius: 6px;
            display: inline-block; color: white; }
 .PASS { background: #2e7d32; } .FAIL { background: #c62828; }
+.INCONCLUSIVE { background: #b26a00; }
 table { border-collapse: collapse; margin: 1em 0; font-size: .9em; }
 td, th { border: 1px solid #ccc; padding: .3em .6em; text-align: left; }
 th { background: #f4f4f4; }
@@ -150,7 +158,8 @@ def html_page(v: Validation, images: dict[str, list[Path]]) -> str:
              f"{esc(Path(v.proposal).name)}</title><style>{CSS}</style></head><body>",
              f"<h1>flowrace validate: <code>{esc(Path(v.proposal).name)}</code></h1>",
              f"<div class='verdict {v.verdict}'>{v.verdict}</div>",
-             f"<p>{len(v.reasons)} reason(s); {v.seconds:.1f} s. "
+             f"<p>{len(v.reasons)} reason(s), {len(v.missing)} unfinished search(es); "
+             f"{v.seconds:.1f} s. "
              f"Evidence in <code>{esc(str(out))}</code>.</p>"]
     if v.reasons:
         parts.append("<h2>Reasons</h2><table><tr><th>finding</th><th>phase</th>"
@@ -161,6 +170,15 @@ def html_page(v: Validation, images: dict[str, list[Path]]) -> str:
             parts.append(f"<tr><td><b>{esc(r.kind)}</b></td><td>{esc(r.phase)}</td>"
                          f"<td>{esc(r.scenario or '')}</td><td>{esc(r.detail)}</td>"
                          f"<td>{link}</td></tr>")
+        parts.append("</table>")
+    if v.missing:
+        parts.append("<h2>Not proven</h2><p>Nothing was found here, but the search did not "
+                     "finish: the verdict cannot be PASS until it does.</p><table><tr>"
+                     "<th>phase</th><th>scenario</th><th>how far it got</th>"
+                     "<th>finish it with</th></tr>")
+        for m in v.missing:
+            parts.append(f"<tr><td>{esc(m.phase)}</td><td>{esc(m.scenario or '')}</td>"
+                         f"<td>{esc(m.detail)}</td><td><code>{esc(m.command)}</code></td></tr>")
         parts.append("</table>")
     parts += ["<h2>Phases</h2><table><tr><th>phase</th><th>seconds</th><th>result</th></tr>"]
     parts += [f"<tr><td>{esc(p.name)}</td><td>{p.seconds:.1f}</td><td>{esc(p.summary)}</td></tr>"
