@@ -265,6 +265,9 @@ typedef struct FR_STRESS_SPEC {
     int samples;
     uint64_t seed;
     double max_seconds;
+    /* the CPU time one callback may spin or wait for a lock without a deadlock cycle
+     * before the run stops as timed out (0: 10 s) */
+    double hang_cpu_seconds;
 } FR_STRESS_SPEC;
 
 typedef struct FR_STRESS_RESULT {
@@ -300,6 +303,9 @@ const char *fr_global_name(int index);
 int fr_flow_field_offset(const char *field);
 
 int fr_stress(const FR_STRESS_SPEC *spec, FR_STRESS_RESULT *out);
+/* Why the last stress run timed out (a spin or a lock wait past its budget with no
+ * deadlock cycle), or "" when it did not. */
+const char *fr_stress_timeout(void);
 
 /* Write the actor chosen at every step of controlled executions, one byte each, to
  * file descriptor `fd` as it happens (-1: off). A variant that crashes or hangs the

@@ -82,8 +82,9 @@ def tables(cells: Sequence[Cell], matrix: Matrix | None = None,
     out: list[Table | Text] = []
     for drivers in _group(cells).values():
         any_cells = [c for d in drivers.values() for c in d.values()]
-        t = Table(title=scenario_heading(matrix, any_cells), box=box.SIMPLE_HEAD,
-                  title_justify="left", title_style="bold", pad_edge=False)
+        # the heading is a line of its own: it wraps at the screen's width, not the table's
+        out.append(Text(scenario_heading(matrix, any_cells), style="bold"))
+        t = Table(box=box.SIMPLE_HEAD, pad_edge=False)
         # every column folds (words, then long words) rather than cutting: no "…"
         t.add_column("driver", overflow="fold", min_width=8)
         for a in agents:

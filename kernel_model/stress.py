@@ -25,6 +25,18 @@ class StressResult:
     stats: dict[str, int]
     violations: list[Violation]
     occupancy: list[tuple[float, int]] = field(default_factory=list)
+    #: why the run stopped early without a finding: a spin or a lock wait outlived its
+    #: budget of CPU time and no deadlock cycle shows (an undecided hang), else None
+    timed_out: str | None = None
+
+    @property
+    def verdict(self) -> str:
+        """FAIL (a finding), INCONCLUSIVE (timed out, nothing proven) or PASS (the run
+        completed and nothing was found) — judged by what happened, never by how long
+        it took: a cycle of lock waits is a deadlock at once, on any machine."""
+        if self.violations or (self.completed and self.lingering):
+            return "FAIL"
+        return "INCONCLUSIVE" if self.timed_out or not self.completed else "PASS"
 
     @property
     def ops_per_second(self) -> float:
@@ -40,6 +52,8 @@ class StressResult:
             "operations": self.operations,
             "ops_per_second": round(self.ops_per_second),
             "completed": self.completed,
+            "verdict": self.verdict,
+            "timed_out": self.timed_out,
             "lingering": self.lingering,
             "open_at_end": self.open_at_end,
             "open_peak": self.open_peak,
@@ -63,6 +77,7 @@ def stress(
     hold_spins: int = 5000,
     open_capacity: int = 32767,
     poll_interval_us: int = 2000,
+    hang_cpu_seconds: float = 10.0,
 ) -> StressResult:
     """Run `connections` RST-terminated connections over `threads` classify threads, with
     delete-notification, late-packet and poll threads, on real OS threads.
@@ -74,7 +89,13 @@ def stress(
     arriving). At each scheduling point a thread yields or spins for up to `hold_spins`
     iterations with probability `noise_permille`/1000, which widens race windows. Live
     connections are bounded (64 per classify thread), so openFlows fills only with
-    flows that linger; once it is full (`open_capacity`) new flows are dropped."""
+    flows that linger; once it is full (`open_capacity`) new flows are dropped.
+
+    Verdicts do not depend on load: a deadlock is a cycle in the waits-for graph of spin
+    locks (each lock word holds its owner's token), reported as soon as it is seen twice
+    with nothing in it moving; a callback that spins or waits for `hang_cpu_seconds` of
+    its own CPU time without such a cycle stops the run as `timed_out` (undecided, not a
+    finding)."""
     if connections < 1 or threads < 1:
         raise FlowraceError("stress needs at least one connection and one thread")
     if not 0 <= noise_permille <= 1000:
@@ -95,6 +116,7 @@ def stress(
     spec.poll_interval_us = poll_interval_us
     spec.seed = seed & 0xFFFFFFFFFFFFFFFF
     spec.max_seconds = 600.0
+    spec.hang_cpu_seconds = hang_cpu_seconds
     out = ffi.new("FR_STRESS_RESULT *")
     rc = lib.fr_stress(spec, out)
     if rc != 0:
@@ -116,4 +138,5 @@ def stress(
         operations=out.operations, completed=bool(out.completed), lingering=out.lingering,
         open_at_end=out.open_at_end, open_peak=out.open_peak, stats=stats,
         violations=violations, occupancy=occupancy,
+        timed_out=ffi.string(lib.fr_stress_timeout()).decode() or None,
     )

@@ -228,7 +228,7 @@ int fr_stress(const FR_STRESS_SPEC *spec, FR_STRESS_RESULT *out)
         return FR_ERR_SPEC;
     size_t per_flow = (sizeof(FLOW_CONTEXT) + 63) / 64 * 64 + 64; /* + redzone */
     if (!fr_stress_prepare(per_flow * (size_t)spec->connections + (1u << 20), spec->noise_permille,
-                           spec->hold_spins, 2.0))
+                           spec->hold_spins, spec->hang_cpu_seconds))
         return FR_ERR_RESOURCES;
     stress_state *st = calloc(1, sizeof *st);
     if (!st)
