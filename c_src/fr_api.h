@@ -72,7 +72,8 @@
 #define FR_V_FREED_WHILE_LINKED 6
 #define FR_V_LIVELOCK 7
 #define FR_V_DEADLOCK 8
-#define FR_V_COUNT 9
+#define FR_V_IRQL 9 /* a call at an IRQL it does not allow (...AtDpcLevel below DISPATCH) */
+#define FR_V_COUNT 10
 
 /* strategies of a controlled run */
 #define FR_STRAT_SCHEDULE 0     /* segments: explicit, then run-to-block default */

@@ -37,7 +37,12 @@ from pathlib import Path
 from typing import Any
 
 from kernel_model import FlowraceError, builtin_names, load_variant
-from kernel_model.execution import TRACE_FORMAT, actor_names, compress_schedule
+from kernel_model.execution import (
+    TRACE_FORMAT,
+    actor_names,
+    compress_schedule,
+    driver_fields,
+)
 
 from .findings import driver_findings
 from .scenarios import get_scenario
@@ -222,7 +227,8 @@ def locate_crash(v: Validation, reason: Reason, driver: str, scenario: str,
         schedule = compress_schedule(actors, actor_names(compiled))
         trace = Path(v.out) / f"{reason.kind}-{scenario}.trace.json"
         trace.write_text(json.dumps({
-            "format": TRACE_FORMAT, "version": 1, "driver": driver, "scenario": scenario,
+            "format": TRACE_FORMAT, "version": 1, **driver_fields(load_variant(driver)),
+            "driver": driver, "scenario": scenario,
             "strategy": strategy, "seed": seed, "schedule": schedule,
             "violations": [], "crash": single.crash,
         }, indent=2) + "\n")

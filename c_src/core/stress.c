@@ -137,7 +137,7 @@ static void *delete_thread(void *p)
         __atomic_store_n(&st->hot[slot], (uint64_t)i + 1, __ATOMIC_RELEASE);
         for (int a = 0; a < 4; a++) {
             fr_stress_op_begin(DISPATCH_LEVEL);
-            FlowVariantDeleteNotify(flow, (ULONG)a);
+            FR_HOOK(FlowVariantDeleteNotify, FlowVariantDeleteNotify(flow, (ULONG)a));
             __atomic_add_fetch(&st->deletes_done[i], 1, __ATOMIC_RELEASE);
             count_op(st);
         }

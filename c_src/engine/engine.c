@@ -68,6 +68,7 @@ typedef struct fr_actor {
     int stuck;
     int cpu;
     int irql;
+    const char *hook; /* the variant hook it is in (FR_HOOK), or NULL */
     int event;
     int op_index;       /* op about to begin (gate of FR_SP_BEGIN) */
     int pending_op;
@@ -191,6 +192,7 @@ static volatile unsigned g_wait_gen[FR_STRESS_WAITERS];
 static __thread int t_actor = -1;
 static __thread uint64_t t_rng;
 static __thread int t_irql;
+static __thread const char *t_hook;
 static __thread long t_op_spins;
 static __thread double t_op_spin_start;
 
@@ -605,6 +607,52 @@ void fr_irql_set(int irql)
         g_cpu_owner[a->cpu] = a->index;
     else if (g_cpu_owner[a->cpu] == a->index)
         g_cpu_owner[a->cpu] = -1;
+}
+
+const char *fr_hook_set(const char *hook)
+{
+    const char *prev;
+    if (fr_mode == FR_MODE_STRESS) {
+        prev = t_hook;
+        t_hook = hook;
+        return prev;
+    }
+    if (!g_cur)
+        return NULL;
+    prev = g_cur->hook;
+    g_cur->hook = hook;
+    return prev;
+}
+
+const char *fr_current_hook(void)
+{
+    if (fr_mode == FR_MODE_STRESS)
+        return t_hook;
+    return g_cur ? g_cur->hook : NULL;
+}
+
+static const char *irql_name(int irql)
+{
+    switch (irql) {
+    case 0: return "PASSIVE_LEVEL";
+    case 1: return "APC_LEVEL";
+    case 2: return "DISPATCH_LEVEL";
+    default: return "above DISPATCH_LEVEL";
+    }
+}
+
+void fr_require_dispatch(const char *call, const volatile void *obj)
+{
+    int irql = fr_irql_get();
+    if (irql >= 2 || fr_mode == FR_MODE_IDLE)
+        return;
+    char name[64];
+    describe_obj(obj, name, sizeof name);
+    const char *hook = fr_current_hook();
+    fr_report(FR_V_IRQL, fr_pool_flow_of(obj),
+              "%s(%s) called at %s in %s: it requires DISPATCH_LEVEL (the caller must "
+              "already be at DISPATCH; below it the lock does not keep a DPC off the CPU)",
+              call, name, irql_name(irql), hook ? hook : "the core");
 }
 
 uintptr_t fr_lock_owner_token(void)

@@ -37,6 +37,14 @@ void fr_note_spin(void);
 int fr_irql_get(void);
 void fr_irql_set(int irql);
 
+/* The variant hook the running actor (or stress thread) is in, for messages: the core
+ * sets it around each hook call (FR_HOOK) and gets the previous one back. */
+const char *fr_hook_set(const char *hook);
+const char *fr_current_hook(void);
+/* A call that requires DISPATCH_LEVEL (`call`, e.g. KeAcquireSpinLockAtDpcLevel, on
+ * `obj`): an `irql` finding naming the hook, the level and the call when it runs below. */
+void fr_require_dispatch(const char *call, const volatile void *obj);
+
 /* Lock bookkeeping done by the shim's spin locks. */
 uintptr_t fr_lock_owner_token(void);
 void fr_lock_acquired(const volatile void *lock);
