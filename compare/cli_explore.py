@@ -83,8 +83,9 @@ def explore_cmd(driver, scenario_name, strategy, max_executions, time_budget, pr
                 depth, seed, jobs, as_json, out_dir, state_graph, no_minimise, no_pictures,
                 stop_at_first):
     """Explore the interleavings of a scenario on a driver variant. Exit 0 when no
-    violation was found, 1 when one was (its minimised counterexample is written to
-    --out), 2 on bad input."""
+    violation was found (for dfs: in a complete search, a proof), 1 when one was (its
+    minimised counterexample is written to --out), 3 when a dfs found nothing but did not
+    complete (INCONCLUSIVE), 2 on bad input."""
     from compare.scenarios import get_scenario
     from kernel_model import load_variant
 
@@ -112,7 +113,14 @@ def explore_cmd(driver, scenario_name, strategy, max_executions, time_budget, pr
     else:
         # piped output is read in a file or a log: do not squeeze the timeline into 80 columns
         _print_human(res, Console() if sys.stdout.isatty() else Console(width=160))
-    sys.exit(1 if res.counterexamples else 0)
+    if res.counterexamples:
+        sys.exit(1)
+    unfinished = strategy == "dfs" and not res.complete
+    if unfinished and not as_json:
+        click.echo(f"INCONCLUSIVE: the dfs did not complete ({res.executions:,} executions); "
+                   "nothing found so far. A larger --time-budget / --max-executions (or "
+                   "--jobs) finishes it.")
+    sys.exit(3 if unfinished else 0)
 
 
 def _print_human(res, console: Console) -> None:
