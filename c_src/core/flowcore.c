@@ -220,9 +220,10 @@ VOID FlowCoreClassify(PFLOW_CONTEXT Flow, int Packet, int Bytes, int Inbound, in
 
 VOID FlowCoreLatePacket(UINT64 FlowHandle, int Packet, int Bytes, int Inbound, int64_t Timestamp)
 {
-    /* The hooks run at DISPATCH_LEVEL, as the contract says; a PASSIVE-level caller
-     * (a worker) raises for each of them and holds its reference at PASSIVE in
-     * between (where a DPC on its CPU can preempt it). */
+    /* The lookup runs at DISPATCH_LEVEL; a PASSIVE-level caller (a worker) raises for
+     * it, then holds its reference and lets go of it at PASSIVE, where a DPC on its CPU
+     * can preempt it (preempted-holder): the dereference runs at the caller's IRQL,
+     * as the contract says (<= DISPATCH). */
     KIRQL oldIrql = KeGetCurrentIrql();
     if (oldIrql < DISPATCH_LEVEL)
         KeRaiseIrql(DISPATCH_LEVEL, &oldIrql);
@@ -237,14 +238,7 @@ VOID FlowCoreLatePacket(UINT64 FlowHandle, int Packet, int Bytes, int Inbound, i
     }
     Account(flow, Packet, Bytes, Inbound, Timestamp);
     fr_event_advance();
-    if (oldIrql < DISPATCH_LEVEL) {
-        KIRQL passive;
-        KeRaiseIrql(DISPATCH_LEVEL, &passive);
-        FR_HOOK(FlowVariantClassifyDereference, FlowVariantClassifyDereference(flow));
-        KeLowerIrql(passive);
-    } else {
-        FR_HOOK(FlowVariantClassifyDereference, FlowVariantClassifyDereference(flow));
-    }
+    FR_HOOK(FlowVariantClassifyDereference, FlowVariantClassifyDereference(flow));
 }
 
 /* ---- user-space reads ------------------------------------------------------------------ */

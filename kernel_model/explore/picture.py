@@ -10,7 +10,7 @@ from pathlib import Path
 import networkx as nx
 
 from ..execution import Outcome, actor_names
-from ..timeline import step_text
+from ..timeline import causal_steps, step_text
 
 WRITE_OPS = {"InterlockedIncrement", "InterlockedDecrement", "InterlockedExchange",
              "InterlockedExchangeAdd", "InterlockedOr", "InterlockedAnd", "Write",
@@ -102,6 +102,7 @@ def render(outcome: Outcome, path: str | Path, *, wrote: list[int] | None = None
     marks = {}
     for v in outcome.violations:
         marks.setdefault(v.step, []).append(v.kind)
+    causes = causal_steps(outcome)
     for s in outcome.steps:
         c = col[s.actor]
         bold = s.op == "begin"
@@ -113,6 +114,10 @@ def render(outcome: Outcome, path: str | Path, *, wrote: list[int] | None = None
             ax.plot(c, s.index, "*", ms=12, color="red", zorder=4)
             ax.text(c + 0.06, s.index + 0.45, "✗ " + ", ".join(marks[s.index]), fontsize=7,
                     color="red", fontweight="bold")
+        if s.index in causes:  # where it was caused, beside where the check fired
+            ax.plot(c, s.index, "D", ms=8, mfc="none", mec="#b000b0", mew=1.5, zorder=4)
+            ax.text(c + 0.06, s.index + 0.45, causes[s.index], fontsize=7, color="#b000b0",
+                    fontweight="bold")
     for u, v, data in hb.edges(data=True):
         su, sv = outcome.steps[u], outcome.steps[v]
         if su.actor == sv.actor:

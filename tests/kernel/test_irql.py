@@ -1,11 +1,13 @@
 """IRQL: the contract and the core agree for every hook and path, and a lock call at the
 wrong IRQL is an `irql` finding naming the hook, the level and the call.
 
-The contract (c_src/README.md) says classify, lookup and dereference run at
-DISPATCH_LEVEL; the late-packet path of a PASSIVE-level worker (preempted-holder) raises
-for each of them. A proposal that follows the contract and takes its locks with the
-`...AtDpcLevel` calls there is correct; one that uses them where the core runs below
-DISPATCH (the sweep, at PASSIVE) is told so."""
+The contract (c_src/README.md) says the classify, lookup and delete hooks run at
+DISPATCH_LEVEL and the dereference at <= DISPATCH: a PASSIVE-level worker's late packet
+(preempted-holder) lets go of its reference at PASSIVE, where the delete DPC on its CPU
+can preempt it. A proposal that takes a lock there with the raising calls is correct; one
+that uses `...AtDpcLevel` there is told that the dereference ran at PASSIVE_LEVEL (an
+`irql` finding), not only blamed for the deadlock that follows.
+"""
 
 from __future__ import annotations
 
@@ -30,23 +32,42 @@ def dpc_level_lock_in(directory: Path, hook_body: str, name: str, where: str = D
     return path
 
 
-def test_dereference_at_dpc_level_follows_the_contract_and_passes(tmp_path):
-    """Regression: the late-packet path of a PASSIVE worker called the dereference at
-    PASSIVE, so a lock taken there with ...AtDpcLevel let the DPC preempt its holder on
-    the same CPU: a deadlock blamed on a proposal that followed the contract."""
+def test_a_dereference_that_raises_for_its_lock_passes(tmp_path):
     fix = dpc_level_lock_in(tmp_path, """VOID FlowVariantClassifyDereference(PFLOW_CONTEXT Flow)
 {
     KLOCK_QUEUE_HANDLE lockHandle;
 
-    /* the contract: DISPATCH_LEVEL, so the ...AtDpcLevel form */
+    /* <= DISPATCH (PASSIVE on a worker's late packet): the raising form */
+    KeAcquireInStackQueuedSpinLock(&Flow->Lock, &lockHandle);
+    Flow->Rtt = Flow->Rtt;
+    KeReleaseInStackQueuedSpinLock(&lockHandle);
+    FlowRelease(Flow);
+}""", "deref_raising_lock")
+    for scenario in ("preempted-holder", "lingering-rst", "late-packets"):
+        res = explore(str(fix), get_scenario(scenario), strategy="dfs", time_budget=60)
+        assert res.complete and not res.kinds, (scenario, res.by_kind)
+
+
+def test_a_dpc_level_lock_in_the_dereference_is_an_irql_finding(tmp_path):
+    """Regression: a proposal that took its lock with ...AtDpcLevel in the dereference
+    was blamed for a deadlock whose message never mentioned IRQL."""
+    bad = dpc_level_lock_in(tmp_path, """VOID FlowVariantClassifyDereference(PFLOW_CONTEXT Flow)
+{
+    KLOCK_QUEUE_HANDLE lockHandle;
+
     KeAcquireInStackQueuedSpinLockAtDpcLevel(&Flow->Lock, &lockHandle);
     Flow->Rtt = Flow->Rtt;
     KeReleaseInStackQueuedSpinLockFromDpcLevel(&lockHandle);
     FlowRelease(Flow);
 }""", "deref_dpc_lock")
-    for scenario in ("preempted-holder", "lingering-rst", "late-packets"):
-        res = explore(str(fix), get_scenario(scenario), strategy="dfs", time_budget=60)
-        assert res.complete and not res.kinds, (scenario, res.by_kind)
+    res = explore(str(bad), get_scenario("preempted-holder"), strategy="dfs", time_budget=60)
+    assert "irql" in res.kinds, res.by_kind
+    detail = res.counterexample("irql").violation.detail
+    assert "FlowVariantClassifyDereference" in detail and "PASSIVE_LEVEL" in detail
+    assert "KeAcquireInStackQueuedSpinLockAtDpcLevel(flow 0" in detail
+    # where the contract promises DISPATCH, the same code is fine
+    clean = explore(str(bad), get_scenario("lingering-rst"), strategy="dfs", time_budget=60)
+    assert clean.complete and not clean.kinds, clean.by_kind
 
 
 def test_a_dpc_level_lock_below_dispatch_is_an_irql_finding(tmp_path):
