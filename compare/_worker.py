@@ -78,7 +78,8 @@ def _rates(args: dict[str, Any]) -> dict[str, Any]:
         steps = out.agent_steps()
         series[driver] = {agent: list(run_pipeline(steps, variant=agent).rates)
                           for agent in AGENT_VARIANTS}
-    return {"scenario": args["scenario"], "events": args["events"], "series": series}
+    return {"scenario": args["scenario"], "events": args["events"], "series": series,
+            "truth": compiled.scenario.ground_truth().rate}
 
 
 def _matrix(args: dict[str, Any]) -> dict[str, Any]:

@@ -29,21 +29,46 @@ def _short(driver: str, proposal: str) -> str:
     return "proposal" if driver == proposal else Path(driver).stem if "/" in driver else driver
 
 
+#: how each driver's line is drawn: overlapping lines stay distinguishable (marker, dash
+#: and a small sideways offset each)
+_LINE_STYLES = (("o", "-", -0.08), ("s", "--", 0.0), ("^", ":", 0.08), ("D", "-.", 0.12))
+
+
+def agent_order(names: list[str]) -> list[str]:
+    """Agent variants in the CLI's order (the registry's), then any others as given."""
+    from agent_model._variants import AGENT_VARIANTS
+
+    known = [a for a in AGENT_VARIANTS if a in names]
+    return known + [a for a in names if a not in known]
+
+
 def plot_rates(v: Validation, out: Path) -> list[Path]:
-    """Backend failure rate after every poll, one panel per agent variant."""
+    """Backend failure rate after every poll, one panel per agent variant (in the CLI's
+    order), every driver on the same interleaving, the ground truth drawn, y from 0."""
     series = v.rates.get("series")
     if not series:
         return []
     plt = _plt()
-    agents = list(next(iter(series.values())))
-    fig, axes = plt.subplots(1, len(agents), figsize=(4.2 * len(agents), 3.4), sharey=True)
+    agents = agent_order(list(next(iter(series.values()))))
+    truth = v.rates.get("truth", 100.0)
+    fig, axes = plt.subplots(1, len(agents), figsize=(4.2 * len(agents), 3.6), sharey=True)
     axes = axes if len(agents) > 1 else [axes]
+    top = max([truth or 0.0] + [r or 0.0 for by in series.values() for rs in by.values()
+                                for r in rs])
     for ax, agent in zip(axes, agents, strict=True):
-        for driver, by_agent in series.items():
+        for k, (driver, by_agent) in enumerate(series.items()):
             rates = [r if r is not None else 0.0 for r in by_agent[agent]]
-            xs = [f"poll {i}" if i < len(rates) - 1 else "final" for i in range(len(rates))]
-            ax.plot(xs, rates, marker="o", label=_short(driver, v.proposal))
-        ax.axhline(100.0, color="grey", linewidth=0.8, linestyle=":")
+            marker, dash, dx = _LINE_STYLES[k % len(_LINE_STYLES)]
+            xs = [i + dx for i in range(len(rates))]
+            ax.plot(xs, rates, marker=marker, linestyle=dash, markersize=6 - k,
+                    label=_short(driver, v.proposal), alpha=0.9)
+        if truth is not None:
+            ax.axhline(truth, color="black", linewidth=1.2, linestyle=(0, (4, 2)),
+                       label="ground truth", zorder=0)
+        n = max(len(rs) for by in series.values() for rs in by.values())
+        ax.set_xticks(range(n), [f"poll {i}" if i < n - 1 else "final" for i in range(n)])
+        ax.set_ylim(0, top * 1.12 + 1)
+        ax.tick_params(labelleft=True)  # every panel keeps its own tick labels
         ax.set_title(f"agent: {agent}")
         ax.set_ylabel("backend TCP failure rate (%)")
         ax.grid(alpha=0.3)
@@ -112,7 +137,7 @@ def markdown(v: Validation) -> str:
     lines += ["## Phases", "", "| phase | seconds | result |", "|---|---:|---|"]
     lines += [f"| {p.name} | {p.seconds:.1f} | {p.summary} |" for p in v.phases]
     if v.cells:
-        agents = sorted({c["agent"] for c in v.cells})
+        agents = agent_order(list(dict.fromkeys(c["agent"] for c in v.cells)))
         lines += ["", "## Comparison on identical interleavings", "",
                   "| scenario | driver | " + " | ".join(agents) + " |",
                   "|---|---|" + "---|" * len(agents)]
@@ -121,6 +146,11 @@ def markdown(v: Validation) -> str:
                                                else "") if a in cells else "" for a in agents]
             lines.append(f"| {scenario} | {_short(driver, Path(v.proposal).name)} | "
                          + " | ".join(verdicts) + " |")
+        if any(c.get("cause") == "agent" for c in v.cells):
+            lines += ["", "`wrong (agent)`: the backend differs from the truth although the "
+                      "driver delivered every close exactly once — the agent before the "
+                      "workaround (`prefix`) double-counts a failure with any driver; not "
+                      "the proposal's fault."]
     if v.stress:
         lines += ["", "## Stress (real threads)", "",
                   "| driver | connections | lingering | dropped (table full) | ops/s |",
@@ -188,10 +218,16 @@ def html_page(v: Validation, images: dict[str, list[Path]]) -> str:
         parts += ["<h2>Backend failure rate over polls, per agent variant</h2>",
                   f"<img alt='failure rate over polls' src='{esc(images['rates'][0].name)}'>"]
     if v.cells:
-        agents = sorted({c["agent"] for c in v.cells})
+        agents = agent_order(list(dict.fromkeys(c["agent"] for c in v.cells)))
+        agent_fault = any(c.get("cause") == "agent" for c in v.cells)
         parts += ["<h2>Comparison on identical interleavings</h2>",
                   "<p>The proposal beside <code>original</code> and the best built-in fix; a "
                   "cell is the worst verdict over every interleaving and sweep seed.</p>",
+                  *(["<p><b>wrong (agent)</b>: the backend figures differ from the truth "
+                     "although the driver delivered every close exactly once — the agent "
+                     "before the workaround (<code>prefix</code>) double-counts a failure "
+                     "with <i>any</i> driver; it is not the proposal's fault and does not "
+                     "fail it.</p>"] if agent_fault else []),
                   "<table><tr><th>scenario</th><th>driver</th>"
                   + "".join(f"<th>{esc(a)}</th>" for a in agents) + "</tr>"]
         for scenario, driver, cells in _matrix_rows(v):
