@@ -304,6 +304,16 @@ const char *fr_global_name(int index);
 int fr_flow_field_offset(const char *field);
 
 int fr_stress(const FR_STRESS_SPEC *spec, FR_STRESS_RESULT *out);
+
+/* How far the running stress run has got (for a progress line; another thread may call
+ * it while fr_stress runs): returns 0 when no run is under way. */
+typedef struct FR_STRESS_PROGRESS {
+    int64_t operations;
+    int connections;     /* connections whose delete notifications have all run */
+    int lingering;       /* of those, still in openFlows */
+    double seconds;
+} FR_STRESS_PROGRESS;
+int fr_stress_progress(FR_STRESS_PROGRESS *out);
 /* Why the last stress run timed out (a spin or a lock wait past its budget with no
  * deadlock cycle), or "" when it did not. */
 const char *fr_stress_timeout(void);

@@ -169,8 +169,19 @@ def stress_cmd(driver, connections, threads, seed, noise, capacity, as_json):
     0 when the run completed with nothing found, 1 on a finding (a leak, a deadlock: a
     cycle of lock waits, ...), 3 when a callback spun past its budget of CPU time with no
     deadlock cycle to show (timed out: inconclusive), 2 on bad input."""
-    result = stress(driver, connections, threads, seed, noise_permille=noise,
-                    open_capacity=capacity)
+    err = Console(stderr=True)
+    if as_json or not err.is_terminal:  # piped or --json: quiet
+        result = stress(driver, connections, threads, seed, noise_permille=noise,
+                        open_capacity=capacity)
+    else:
+        with err.status("stress: starting") as status:
+            def show(p: dict) -> None:
+                status.update(f"stress: {p['operations']:,} operations, "
+                              f"{p['connections']:,}/{connections:,} connections closed, "
+                              f"{p['seconds']:.1f} s, {p['lingering']:,} lingering so far")
+
+            result = stress(driver, connections, threads, seed, noise_permille=noise,
+                            open_capacity=capacity, progress=show)
     if as_json:
         _emit_json(result.to_json())
     else:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -78,6 +80,7 @@ def stress(
     open_capacity: int = 32767,
     poll_interval_us: int = 2000,
     hang_cpu_seconds: float = 10.0,
+    progress: Callable[[dict[str, Any]], None] | None = None,
 ) -> StressResult:
     """Run `connections` RST-terminated connections over `threads` classify threads, with
     delete-notification, late-packet and poll threads, on real OS threads.
@@ -95,7 +98,10 @@ def stress(
     locks (each lock word holds its owner's token), reported as soon as it is seen twice
     with nothing in it moving; a callback that spins or waits for `hang_cpu_seconds` of
     its own CPU time without such a cycle stops the run as `timed_out` (undecided, not a
-    finding)."""
+    finding).
+
+    `progress`, if given, is called about four times a second while the run goes on with
+    ``{"operations", "connections" (done), "lingering" (not moved yet), "seconds"}``."""
     if connections < 1 or threads < 1:
         raise FlowraceError("stress needs at least one connection and one thread")
     if not 0 <= noise_permille <= 1000:
@@ -118,7 +124,20 @@ def stress(
     spec.max_seconds = 600.0
     spec.hang_cpu_seconds = hang_cpu_seconds
     out = ffi.new("FR_STRESS_RESULT *")
-    rc = lib.fr_stress(spec, out)
+    if progress is None:
+        rc = lib.fr_stress(spec, out)
+    else:  # the C call releases the GIL: watch it from here while a thread runs it
+        box: list[int] = []
+        runner = threading.Thread(target=lambda: box.append(lib.fr_stress(spec, out)),
+                                  daemon=True)
+        runner.start()
+        now = ffi.new("FR_STRESS_PROGRESS *")
+        while runner.is_alive():
+            runner.join(0.25)
+            if runner.is_alive() and lib.fr_stress_progress(now):
+                progress({"operations": now.operations, "connections": now.connections,
+                          "lingering": now.lingering, "seconds": now.seconds})
+        rc = box[0] if box else -1
     if rc != 0:
         raise FlowraceError(f"stress run failed to start (code {rc}): out of memory or bad sizes")
     stats_c = ffi.new("FR_STATS *")
