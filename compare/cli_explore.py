@@ -157,7 +157,8 @@ def _print_human(res, console: Console) -> None:
         console.print()
         console.print(f"[bold red]✗ {c.kind}[/] in {res.by_kind.get(c.kind, 0):,} executions; "
                       f"minimised from {c.found_preemptions} preemption(s) / {c.found_steps} "
-                      f"steps to {c.preemptions} / {c.steps}:")
+                      f"steps to {c.preemptions} / {c.steps}"
+                      + (f" ({c.minimality})" if c.minimality else "") + ":")
         print_outcome(c.outcome, console, notes=c.notes())
         for what in ("trace", "svg", "png"):
             if what in c.files:

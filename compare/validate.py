@@ -248,7 +248,8 @@ def _add_explore_reasons(v: Validation, phase: str, doc: dict[str, Any]) -> None
         v.reasons.append(Reason(
             phase, cex["kind"], doc["scenario"],
             f"{viol.get('detail', '')} (minimised: {cex['preemptions']} preemption(s), "
-            f"{cex['steps']} steps)", cex.get("trace"), files))
+            f"{cex['steps']} steps" + (f"; {cex['minimality']}" if cex.get("minimality")
+                                      else "") + ")", cex.get("trace"), files))
 
 
 def validate(path: str | Path, out: str | Path, *, time_budget: float = 120.0,

@@ -54,6 +54,7 @@ class Counterexample:
     files: dict[str, str] = field(default_factory=dict)
     wrote: list[int] = field(default_factory=list, repr=False)
     enabled: list[int] = field(default_factory=list, repr=False)
+    minimality: str = ""  # how minimal it is (Minimised.describe), "" when not minimised
 
     def notes(self) -> dict[int, str]:
         """Timeline notes: the steps where the schedule preempts an actor that could go on."""
@@ -78,7 +79,8 @@ class Counterexample:
     def to_json(self) -> dict[str, Any]:
         return {"kind": self.kind, "schedule": self.schedule, "preemptions": self.preemptions,
                 "steps": self.steps, "found_preemptions": self.found_preemptions,
-                "found_steps": self.found_steps, "violation": asdict(self.violation),
+                "found_steps": self.found_steps, "minimality": self.minimality,
+                "violation": asdict(self.violation),
                 **self.files}
 
 
@@ -315,15 +317,17 @@ def _counterexamples(target: Target, found: dict[str, Found], minimise: bool,
             continue  # cannot happen for a deterministic engine; keep going
         actors, pre, steps = trace.actors, trace.preemptions, trace.steps
         found_pre, found_steps = pre, steps
+        minimality = ""
         if minimise:
             m = _minimise(target, trace.actors, kind, seconds=seconds)
             actors, pre, steps = m.actors, m.preemptions, m.steps
+            minimality = m.describe()
         outcome = run(target.variant, target.compiled, schedule=target.schedule_text(actors),
                       max_steps=target.max_steps)
         outcome.driver = target.driver_name
         tr = last_trace(target)
         out.append(Counterexample(kind, outcome, pre, steps, found_pre, found_steps,
-                                  wrote=tr.wrote, enabled=tr.enabled))
+                                  wrote=tr.wrote, enabled=tr.enabled, minimality=minimality))
     return out
 
 
