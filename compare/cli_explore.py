@@ -76,12 +76,14 @@ def _fmt_count(x) -> str:
 @click.option("--state-graph", is_flag=True,
               help="record the explored states; write GraphML and DOT to --out")
 @click.option("--no-minimise", is_flag=True, help="keep counterexamples as found")
-@click.option("--no-pictures", is_flag=True, help="no SVG/PNG pictures")
+@click.option("--no-pictures", is_flag=True, help="no pictures")
+@click.option("--png", is_flag=True, help="a PNG of each counterexample too (the SVG is "
+              "always written; PNG needs matplotlib, a second of start-up)")
 @click.option("--stop-at-first", is_flag=True, help="stop at the first violation")
 @user_errors
 def explore_cmd(driver, scenario_name, strategy, max_executions, time_budget, preemption_bound,
                 depth, seed, jobs, as_json, out_dir, state_graph, no_minimise, no_pictures,
-                stop_at_first):
+                png, stop_at_first):
     """Explore the interleavings of a scenario on a driver variant. Exit 0 when no
     violation was found (for dfs: in a complete search, a proof), 1 when one was (its
     minimised counterexample is written to --out), 3 when a dfs found nothing but did not
@@ -107,7 +109,8 @@ def explore_cmd(driver, scenario_name, strategy, max_executions, time_budget, pr
     if res.counterexamples or res.graph is not None:
         from kernel_model.explore import write_outputs
 
-        write_outputs(res, __import__("pathlib").Path(out_dir), pictures=not no_pictures)
+        write_outputs(res, __import__("pathlib").Path(out_dir), pictures=not no_pictures,
+                      formats=("svg", "png") if png else ("svg",))
     if as_json:
         click.echo(json.dumps(res.to_json(), indent=2))
     else:

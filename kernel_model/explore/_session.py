@@ -331,9 +331,10 @@ def _counterexamples(target: Target, found: dict[str, Found], minimise: bool,
     return out
 
 
-def write_outputs(res: ExploreResult, out: Path, *, pictures: bool = True) -> None:
-    """Each counterexample as a replayable trace, a timeline and pictures; the state
-    graph as GraphML and DOT."""
+def write_outputs(res: ExploreResult, out: Path, *, pictures: bool = True,
+                  formats: tuple[str, ...] = ("svg", "png")) -> None:
+    """Each counterexample as a replayable trace, a timeline and pictures (`formats`: SVG
+    is written directly, PNG needs matplotlib); the state graph as GraphML and DOT."""
     out.mkdir(parents=True, exist_ok=True)
     for c in res.counterexamples:
         stem = out / f"{c.kind}"
@@ -350,7 +351,7 @@ def write_outputs(res: ExploreResult, out: Path, *, pictures: bool = True) -> No
         if pictures:
             from .picture import render
 
-            for ext in ("svg", "png"):
+            for ext in formats:
                 p = stem.with_suffix(f".{ext}")
                 render(c.outcome, p, wrote=c.wrote,
                        title=f"{c.kind}: {c.preemptions} preemption(s), {c.steps} steps")

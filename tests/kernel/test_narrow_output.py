@@ -34,8 +34,11 @@ def test_run_timeline_at_80_columns_wraps_cells_and_marks_the_cause():
     assert schedule == "cpu0*9,cpu1*12,cpu0,agent*18,settle*6"  # whole, one line
     # the check fires at the settle poll; the cause is the last delete's compare-exchange
     # that returned 3 (not 2), marked on its own step
-    row = next(ln for ln in lines if ln.strip().startswith("19 "))
-    assert "ICX(" in row and "← returned 3:" in row
+    at = next(k for k, ln in enumerate(lines) if ln.strip().startswith("19 "))
+    end = next(k for k, ln in enumerate(lines) if ln.strip().startswith("20 "))
+    col = lines[at].index("←")
+    finding = " ".join(ln[col:].strip() for ln in lines[at:end])
+    assert "ICX(" in lines[at] and finding.startswith("← returned 3: the last delete's")
     assert next(ln for ln in lines if ln.strip().startswith("45 ")).rstrip().endswith("leak")
 
 
