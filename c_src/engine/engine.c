@@ -187,8 +187,8 @@ static char g_stress_timeout[256]; /* why the run timed out ("" when it did not)
  * waiting), and a count of its waits, so that a cycle seen twice with the same counts was
  * there the whole time between (nobody in it acquired or released anything). */
 #define FR_STRESS_WAITERS 1024
-static const volatile void *volatile g_waiting_for[FR_STRESS_WAITERS];
-static volatile unsigned g_wait_gen[FR_STRESS_WAITERS];
+static const volatile void *g_waiting_for[FR_STRESS_WAITERS]; /* read and written with __atomic */
+static unsigned g_wait_gen[FR_STRESS_WAITERS];                 /* likewise */
 static __thread int t_actor = -1;
 static __thread uint64_t t_rng;
 static __thread int t_irql;
@@ -668,7 +668,7 @@ void fr_lock_acquired(const volatile void *lock)
 {
     if (fr_mode == FR_MODE_STRESS) {
         if (t_actor >= 0 && t_actor < FR_STRESS_WAITERS)
-            g_waiting_for[t_actor] = NULL; /* no longer waiting: out of the graph */
+            __atomic_store_n(&g_waiting_for[t_actor], NULL, __ATOMIC_RELEASE); /* out */
         return;
     }
     if (fr_mode != FR_MODE_CONTROLLED || !g_cur)
@@ -1737,7 +1737,7 @@ int fr_stress_prepare(size_t arena_bytes, int noise_permille, int hold_spins, do
     g_stress_spin_limit = spin_limit > 0 ? spin_limit : 10.0;
     g_stress_timeout[0] = 0;
     for (int i = 0; i < FR_STRESS_WAITERS; i++)
-        g_waiting_for[i] = NULL;
+        __atomic_store_n(&g_waiting_for[i], NULL, __ATOMIC_RELEASE);
     if (!pool_reserve(arena_bytes))
         return 0;
     pool_reset();
@@ -1778,12 +1778,12 @@ static int stress_cycle(int me, int *who, const volatile void **what, unsigned *
 {
     int n = 0, t = me;
     while (n < 64) {
-        const volatile void *l = g_waiting_for[t];
+        const volatile void *l = __atomic_load_n(&g_waiting_for[t], __ATOMIC_ACQUIRE);
         if (!l)
             return 0;
         who[n] = t;
         what[n] = l;
-        gen[n] = g_wait_gen[t];
+        gen[n] = __atomic_load_n(&g_wait_gen[t], __ATOMIC_ACQUIRE);
         n++;
         int owner = stress_lock_owner(l);
         if (owner < 0)
@@ -1809,8 +1809,8 @@ void fr_stress_lock_wait(const volatile void *lock, unsigned spins)
         wait_start = thread_cpu_seconds();
         wait_lock = lock;
         if (me >= 0 && me < FR_STRESS_WAITERS) {
-            g_wait_gen[me]++;
-            g_waiting_for[me] = lock;
+            __atomic_add_fetch(&g_wait_gen[me], 1, __ATOMIC_ACQ_REL);
+            __atomic_store_n(&g_waiting_for[me], lock, __ATOMIC_RELEASE);
         }
         return;
     }
