@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from dataclasses import asdict
 
 import click
 from rich.console import Console
@@ -11,7 +12,13 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from kernel_model import FlowraceError, builtin_names
 
 from .cli import _emit_json, main, user_errors
-from .findings import DEFAULT_FAIL_ON, failing_cells, parse_fail_on
+from .findings import (
+    DEFAULT_FAIL_ON,
+    driver_findings,
+    driver_summary,
+    failing_cells,
+    parse_fail_on,
+)
 from .interleavings import DEFAULT_SAMPLE, ENUMERATE_LIMIT
 from .matrix import DEFAULT_SWEEP, SWEEP_STRATEGIES, DriverSpec, Matrix, default_agents
 from .report import console_for_tables, print_matrix, to_json
@@ -98,6 +105,10 @@ def compare_cmd(scenarios, drivers, fixes, agents, interleavings, seed, sweep, t
         doc = to_json(cells, matrix)
         doc["fail_on"] = list(fail_verdicts)
         doc["failing_cells"] = len(failing)
+        doc["drivers"] = {d.name: {"summary": driver_summary(cells, d.name),
+                                   "findings": [asdict(f) for f in
+                                                driver_findings(cells, d.name)]}
+                          for d in matrix.drivers}
         _emit_json(doc)
     else:
         console = console_for_tables()

@@ -41,6 +41,11 @@ def test_json_has_a_cell_per_driver_agent_scenario():
     clean = next(c for c in cells if c["scenario"] == "clean-close")
     assert clean["verdict"] == "correct" and clean["first_bad_interleaving"] is None
     assert doc["seed"] == 1 and doc["interleavings"]["lingering-rst"]["exhaustive"]
+    # per driver: the summary line and every finding, as the terminal and validate say
+    original = doc["drivers"]["original"]
+    assert original["summary"].startswith("original: ")
+    assert {(f["kind"], f["scenario"]) for f in original["findings"]} >= {
+        ("leak", "lingering-rst"), ("wrong", "lingering-rst")}
 
 
 def test_the_table(tmp_path):
