@@ -283,7 +283,7 @@ def validate(path: str | Path, out: str | Path, *, time_budget: float = 120.0,
                                "out_dir": str(out / "counterexamples" / f"{strategy}-{name}")})
              for name in LARGE for strategy in ("pct", "random")]
     say(f"phase 2 of 5: dfs on {len(SMALL)} small scenarios, pct and random on "
-        f"{', '.join(LARGE)}")
+        f"{', '.join(LARGE)} (at most ~{budget * 0.5:.0f} s)")
     results, seconds = _explore_all(v, jobs, budget, say)
     # an exhaustive search that ran out of its share gets a second go with the time the
     # finished ones left over (it restarts: a search is not resumable across processes)
@@ -314,7 +314,9 @@ def validate(path: str | Path, out: str | Path, *, time_budget: float = 120.0,
                     v.missing.append(_unfinished_dfs(driver, name, doc, secs))
         v.phases.append(Phase(f"{strategy} {name}", secs, _explore_summary(data), data))
 
-    say("phase 3 of 5: comparison on identical interleavings")
+    say(f"phase 3 of 5: comparison on identical interleavings (3 drivers x every "
+        f"scenario: up to {interleavings:,} interleavings + {2 * sweep} step-level seeds "
+        "each)")
     start = time.monotonic()
     doc = _child_or_reason(v, "matrix", {
         "drivers": [driver, "original", BEST_FIX], "interleavings": interleavings,
