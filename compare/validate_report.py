@@ -43,41 +43,50 @@ def agent_order(names: list[str]) -> list[str]:
 
 
 def plot_rates(v: Validation, out: Path) -> list[Path]:
-    """Backend failure rate after every poll, one panel per agent variant (in the CLI's
-    order), every driver on the same interleaving, the ground truth drawn, y from 0."""
-    series = v.rates.get("series")
-    if not series:
+    """Backend failure rate after every poll: one row of panels per scenario (each on the
+    interleaving where the shipped driver first went wrong, every driver on the same
+    one), one panel per agent variant in the CLI's order; the ground truth drawn, y from
+    0, tick labels on every panel, overlapping lines told apart by marker, dash and a
+    small sideways offset."""
+    panels = v.rate_panels or ([v.rates] if v.rates.get("series") else [])
+    panels = [p for p in panels if p.get("series")]
+    if not panels:
         return []
     plt = _plt()
-    agents = agent_order(list(next(iter(series.values()))))
-    truth = v.rates.get("truth", 100.0)
-    fig, axes = plt.subplots(1, len(agents), figsize=(4.2 * len(agents), 3.6), sharey=True)
-    axes = axes if len(agents) > 1 else [axes]
-    top = max([truth or 0.0] + [r or 0.0 for by in series.values() for rs in by.values()
-                                for r in rs])
-    for ax, agent in zip(axes, agents, strict=True):
-        for k, (driver, by_agent) in enumerate(series.items()):
-            rates = [r if r is not None else 0.0 for r in by_agent[agent]]
-            marker, dash, dx = _LINE_STYLES[k % len(_LINE_STYLES)]
-            xs = [i + dx for i in range(len(rates))]
-            ax.plot(xs, rates, marker=marker, linestyle=dash, markersize=6 - k,
-                    label=_short(driver, v.proposal), alpha=0.9)
-        if truth is not None:
-            ax.axhline(truth, color="black", linewidth=1.2, linestyle=(0, (4, 2)),
-                       label="ground truth", zorder=0)
+    agents = agent_order(list(next(iter(panels[0]["series"].values()))))
+    fig, grid = plt.subplots(len(panels), len(agents), figsize=(4.2 * len(agents),
+                                                                 2.9 * len(panels) + 0.6),
+                             squeeze=False)
+    for row, panel in zip(grid, panels, strict=True):
+        series, truth = panel["series"], panel.get("truth")
+        top = max([truth or 0.0] + [r or 0.0 for by in series.values() for rs in by.values()
+                                    for r in rs])
         n = max(len(rs) for by in series.values() for rs in by.values())
-        ax.set_xticks(range(n), [f"poll {i}" if i < n - 1 else "final" for i in range(n)])
-        ax.set_ylim(0, top * 1.12 + 1)
-        ax.tick_params(labelleft=True)  # every panel keeps its own tick labels
-        ax.set_title(f"agent: {agent}")
-        ax.set_ylabel("backend TCP failure rate (%)")
-        ax.grid(alpha=0.3)
-    axes[0].legend(fontsize=8)
-    fig.suptitle(f"{v.rates['scenario']}: the same interleaving for every driver", fontsize=10)
-    fig.tight_layout()
+        for ax, agent in zip(row, agents, strict=True):
+            for k, (driver, by_agent) in enumerate(series.items()):
+                # no close reported yet: no rate (a gap), not 0 %
+                rates = [r if r is not None else float("nan") for r in by_agent[agent]]
+                marker, dash, dx = _LINE_STYLES[k % len(_LINE_STYLES)]
+                ax.plot([i + dx for i in range(len(rates))], rates, marker=marker,
+                        linestyle=dash, markersize=6 - k, label=_short(driver, v.proposal),
+                        alpha=0.9)
+            if truth is not None:
+                ax.axhline(truth, color="black", linewidth=1.2, linestyle=(0, (4, 2)),
+                           label="ground truth", zorder=0)
+            ax.set_xticks(range(n), [f"poll {i}" if i < n - 1 else "final"
+                                     for i in range(n)], fontsize=7)
+            ax.set_ylim(0, top * 1.12 + 1)
+            ax.tick_params(labelleft=True, labelsize=7)  # every panel keeps its labels
+            ax.set_title(f"{panel['scenario']} — agent: {agent}", fontsize=9)
+            ax.set_ylabel("failure rate (%)", fontsize=8)
+            ax.grid(alpha=0.3)
+    grid[0][0].legend(fontsize=7)
+    fig.suptitle("backend TCP failure rate over polls: per scenario, every driver on the same "
+                 "interleaving (where the shipped driver first went wrong)", fontsize=10)
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.35 / (2.9 * len(panels) + 0.6)))
     paths = [out / "rates.png", out / "rates.svg"]
     for p in paths:
-        fig.savefig(p, dpi=110)
+        fig.savefig(p, dpi=100)
     plt.close(fig)
     return paths
 
@@ -215,7 +224,7 @@ def html_page(v: Validation, images: dict[str, list[Path]]) -> str:
               for p in v.phases]
     parts.append("</table>")
     if images.get("rates"):
-        parts += ["<h2>Backend failure rate over polls, per agent variant</h2>",
+        parts += ["<h2>Backend failure rate over polls, per scenario and agent variant</h2>",
                   f"<img alt='failure rate over polls' src='{esc(images['rates'][0].name)}'>"]
     if v.cells:
         agents = agent_order(list(dict.fromkeys(c["agent"] for c in v.cells)))
