@@ -72,7 +72,8 @@
 #define FR_V_FREED_WHILE_LINKED 6
 #define FR_V_LIVELOCK 7
 #define FR_V_DEADLOCK 8
-#define FR_V_COUNT 9
+#define FR_V_IRQL 9 /* a call at an IRQL it does not allow (...AtDpcLevel below DISPATCH) */
+#define FR_V_COUNT 10
 
 /* strategies of a controlled run */
 #define FR_STRAT_SCHEDULE 0     /* segments: explicit, then run-to-block default */
@@ -265,6 +266,9 @@ typedef struct FR_STRESS_SPEC {
     int samples;
     uint64_t seed;
     double max_seconds;
+    /* the CPU time one callback may spin or wait for a lock without a deadlock cycle
+     * before the run stops as timed out (0: 10 s) */
+    double hang_cpu_seconds;
 } FR_STRESS_SPEC;
 
 typedef struct FR_STRESS_RESULT {
@@ -300,6 +304,19 @@ const char *fr_global_name(int index);
 int fr_flow_field_offset(const char *field);
 
 int fr_stress(const FR_STRESS_SPEC *spec, FR_STRESS_RESULT *out);
+
+/* How far the running stress run has got (for a progress line; another thread may call
+ * it while fr_stress runs): returns 0 when no run is under way. */
+typedef struct FR_STRESS_PROGRESS {
+    int64_t operations;
+    int connections;     /* connections whose delete notifications have all run */
+    int lingering;       /* of those, still in openFlows */
+    double seconds;
+} FR_STRESS_PROGRESS;
+int fr_stress_progress(FR_STRESS_PROGRESS *out);
+/* Why the last stress run timed out (a spin or a lock wait past its budget with no
+ * deadlock cycle), or "" when it did not. */
+const char *fr_stress_timeout(void);
 
 /* Write the actor chosen at every step of controlled executions, one byte each, to
  * file descriptor `fd` as it happens (-1: off). A variant that crashes or hangs the

@@ -82,7 +82,11 @@ def _explore_many(args: dict[str, Any]) -> dict[str, Any]:
 
 def _rates(args: dict[str, Any]) -> dict[str, Any]:
     """Backend failure rate after every poll, per agent variant, for each driver on one
-    identical interleaving (given by event labels)."""
+    identical interleaving (given by event labels); with ``panels`` (a list of
+    {scenario, events}), one such result per panel."""
+    if "panels" in args:
+        return {"panels": [_rates({"drivers": args["drivers"], **panel})
+                           for panel in args["panels"]]}
     from agent_model import run_pipeline
     from agent_model._variants import AGENT_VARIANTS
     from kernel_model import run
@@ -97,7 +101,8 @@ def _rates(args: dict[str, Any]) -> dict[str, Any]:
         steps = out.agent_steps()
         series[driver] = {agent: list(run_pipeline(steps, variant=agent).rates)
                           for agent in AGENT_VARIANTS}
-    return {"scenario": args["scenario"], "events": args["events"], "series": series}
+    return {"scenario": args["scenario"], "events": args["events"], "series": series,
+            "truth": compiled.scenario.ground_truth().rate}
 
 
 def _matrix(args: dict[str, Any]) -> dict[str, Any]:

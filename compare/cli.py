@@ -198,13 +198,21 @@ def _writable_file(path: str) -> None:
 @main.command("replay")
 @click.argument("trace", type=click.Path(dir_okay=False))
 @click.option("--json", "as_json", is_flag=True, help="print one JSON object")
+@click.option("--use-file", is_flag=True,
+              help="run the proposal file on disk even if it differs from the source the "
+                   "trace embeds (default: the embedded source, as recorded)")
 @user_errors
-def replay_cmd(trace, as_json):
-    """Re-run a saved trace exactly (the same output as the run that saved it)."""
+def replay_cmd(trace, as_json, use_file):
+    """Re-run a saved trace exactly (the same output as the run that saved it). A
+    proposal's trace embeds its source: it replays after the file moved or was deleted,
+    and says so loudly (on stderr) when the file on disk differs."""
     doc = load_trace(trace)
     if doc.get("crash"):
-        _replay_crash(trace, doc)
-    outcome = replay(doc, get_scenario(doc["scenario"]))
+        _replay_crash(trace, doc, use_file)
+    outcome = replay(doc, get_scenario(doc["scenario"]), use_file=use_file)
+    warning = outcome.__dict__.get("warning")
+    if warning:
+        click.echo(f"flowrace: {warning}", err=True)
     expected = set(doc.get("violations", []))
     if as_json:
         _emit_json(outcome.to_json())
@@ -217,17 +225,23 @@ def replay_cmd(trace, as_json):
     sys.exit(1 if outcome.violations else 0)
 
 
-def _replay_crash(trace: str, doc: dict) -> None:
+def _replay_crash(trace: str, doc: dict, use_file: bool = False) -> None:
     """A trace of an execution that crashed or hung the process: replay it in a child
     process and say what happened there (exit 1), instead of crashing this one."""
     import tempfile
     from pathlib import Path
 
+    from kernel_model.execution import trace_variant
+
     from .validate import run_child
 
+    variant, warning = trace_variant(doc, use_file=use_file)
+    if warning:
+        click.echo(f"flowrace: {warning}", err=True)
+    driver = variant.name if variant.builtin else str(variant.source)
     with tempfile.TemporaryDirectory() as tmp:
         # the step log grows while the execution runs: 5 s without a step is the hang
-        res = run_child("single", {"driver": doc["driver"], "scenario": doc["scenario"],
+        res = run_child("single", {"driver": driver, "scenario": doc["scenario"],
                                    "schedule": doc["schedule"], "log": f"{tmp}/steps"}, 120,
                         progress=Path(tmp) / "steps")
     if res.ok:
@@ -254,9 +268,25 @@ def _replay_crash(trace: str, doc: dict) -> None:
 @click.option("--json", "as_json", is_flag=True, help="print one JSON object")
 @user_errors
 def stress_cmd(driver, connections, threads, seed, noise, capacity, max_seconds, as_json):
-    """Run RST-terminated connections on real OS threads and count lingering flows."""
+    """Run RST-terminated connections on real OS threads and count lingering flows. Exit
+    0 when the run completed with nothing found, 1 on a finding (a leak, a deadlock: a
+    cycle of lock waits, ...), 3 when a callback spun past its budget of CPU time with no
+    deadlock cycle to show (timed out: inconclusive), 2 on bad input."""
+    err = Console(stderr=True)
+    show = None
+    if not as_json and err.is_terminal:  # piped or --json: quiet
+        def show(p: dict) -> None:  # called in the child process that runs the threads
+            line = (f"stress: {p['operations']:,} operations, {p['connections']:,}/"
+                    f"{connections:,} connections closed, {p['seconds']:.1f} s, "
+                    f"{p['lingering']:,} lingering so far")
+            sys.stderr.write("\r" + line[: max(err.width - 1, 20)].ljust(err.width - 1))
+            sys.stderr.flush()
+
     result = stress(driver, connections, threads, seed, noise_permille=noise,
-                    open_capacity=capacity, max_seconds=max_seconds)
+                    open_capacity=capacity, max_seconds=max_seconds, progress=show)
+    if show is not None:
+        sys.stderr.write("\r" + " " * (err.width - 1) + "\r")
+        sys.stderr.flush()
     if as_json:
         _emit_json(result.to_json())
     else:
@@ -271,7 +301,10 @@ def stress_cmd(driver, connections, threads, seed, noise, capacity, max_seconds,
                       f"({result.ops_per_second:,.0f} ops/s)")
         for v in result.violations:
             console.print(f"  [bold red]✗ {v.kind}[/]: {v.detail}")
-    sys.exit(1 if result.violations else 0)
+        if result.timed_out and not result.violations:
+            console.print(f"  [bold yellow]? timed out[/] (INCONCLUSIVE: no deadlock cycle, "
+                          f"so not a finding; lingering not judged): {result.timed_out}")
+    sys.exit({"PASS": 0, "FAIL": 1, "INCONCLUSIVE": 3}[result.verdict])
 
 
 @main.command("sanitize")
@@ -285,8 +318,8 @@ def stress_cmd(driver, connections, threads, seed, noise, capacity, max_seconds,
               show_default=True, help="stress connections under TSan")
 @user_errors
 def sanitize_cmd(driver, tool, executions, connections):
-    """Run a variant under the compilers' sanitizers. Exit 0 when they report nothing, 1
-    when they do (flowrace's own findings are listed too)."""
+    """Run a variant under the compilers' sanitizers. Exit 0 when nothing was found, 1
+    when a sanitizer or one of flowrace's own checks (listed too) found something."""
     from kernel_model.sanitize import asan_run, tsan_stress
 
     results = []
@@ -299,15 +332,19 @@ def sanitize_cmd(driver, tool, executions, connections):
     for res in results:
         name = {"address": "ASan+UBSan", "thread": "TSan"}[res.tool]
         if res.clean:
-            console.print(f"[bold green]✓ {name}[/]: clean")
+            console.print(f"[bold green]✓ {name}[/]: no sanitizer report"
+                          + ("" if res.findings else ", clean"))
         else:
             dirty = True
             console.print(f"[bold red]✗ {name}[/]: "
                           + ("; ".join(dict.fromkeys(res.reports)) or "the run did not finish"))
             if not res.reports:
                 console.print(res.output[-3000:], markup=False)
+        if res.findings:
+            dirty = True  # flowrace's own checks found something: a finding like any other
+            console.print(f"[bold red]✗ flowrace's checks[/] in the {name} run:")
         for finding in res.findings:
-            console.print(f"    flowrace: {finding}")
+            console.print(f"    {finding}", markup=False)
     sys.exit(1 if dirty else 0)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from dataclasses import asdict
 
 import click
 from rich.console import Console
@@ -11,6 +12,13 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from kernel_model import FlowraceError, builtin_names
 
 from .cli import SEED, _emit_json, main, user_errors
+from .findings import (
+    DEFAULT_FAIL_ON,
+    driver_findings,
+    driver_summary,
+    failing_cells,
+    parse_fail_on,
+)
 from .interleavings import DEFAULT_SAMPLE, ENUMERATE_LIMIT
 from .matrix import DEFAULT_SWEEP, SWEEP_STRATEGIES, DriverSpec, Matrix, default_agents
 from .report import console_for_tables, print_matrix, to_json
@@ -38,14 +46,27 @@ from .report import console_for_tables, print_matrix, to_json
                                 "scenario, for races inside a hook; 0: none")
 @click.option("--traces", type=click.Path(file_okay=False), metavar="DIR",
               help="save each verdict's first bad execution here as a `flowrace replay` trace")
+@click.option("--fail-on", "fail_on", default=",".join(DEFAULT_FAIL_ON), show_default=True,
+              metavar="VERDICTS",
+              help="exit 1 when a cell has one of these verdicts: a comma-separated list of "
+                   "unsafe, wrong (by the driver: a `wrong (agent)` cell never counts), "
+                   "masked; or none")
+@click.option("--details", is_flag=True,
+              help="each bad cell's reason, first bad execution and replay command")
 @click.option("--json", "as_json", is_flag=True, help="print one JSON object")
 @user_errors
-def compare_cmd(scenarios, drivers, fixes, agents, interleavings, seed, sweep, traces, as_json):
+def compare_cmd(scenarios, drivers, fixes, agents, interleavings, seed, sweep, traces,
+                fail_on, details, as_json):
     """Run every driver variant on the same interleavings of each scenario, feed what each
     execution's polls read to every agent variant, and judge each (driver, agent,
     scenario) cell against the scenario's ground truth: correct, masked (the backend is
     right, the kernel leaks), wrong (the backend is not) or unsafe (memory-safety finding,
-    livelock, deadlock). Exit 0 whatever the verdicts; 2 on bad input."""
+    livelock, deadlock, any other check). Exit 1 when a cell's verdict is one of
+    --fail-on (default: unsafe, or wrong by the driver), else 0; 2 on bad input."""
+    try:
+        fail_verdicts = parse_fail_on(fail_on)
+    except ValueError as exc:
+        raise FlowraceError(str(exc)) from None
     known = builtin_names()
     for d in drivers:
         if d not in known:
@@ -80,13 +101,24 @@ def compare_cmd(scenarios, drivers, fixes, agents, interleavings, seed, sweep, t
         cells = matrix.run(progress)
     for c in cells:
         matrix.replayable(c, traces)
+    failing = failing_cells(cells, fail_verdicts)
     if as_json:
-        _emit_json(to_json(cells, matrix))
+        doc = to_json(cells, matrix)
+        doc["fail_on"] = list(fail_verdicts)
+        doc["failing_cells"] = len(failing)
+        doc["drivers"] = {d.name: {"summary": driver_summary(cells, d.name),
+                                   "findings": [asdict(f) for f in
+                                                driver_findings(cells, d.name)]}
+                          for d in matrix.drivers}
+        _emit_json(doc)
     else:
         console = console_for_tables()
-        print_matrix(cells, console, matrix)
+        print_matrix(cells, console, matrix, show_details=details)
         s = matrix.stats
         console.print(f"{s.executions:,} executions in {s.seconds:.1f} s "
                       f"({s.per_second:,.0f} per second), seed {seed}", style="dim",
                       highlight=False)
-    sys.exit(0)
+        if failing:
+            console.print(f"exit 1: {len(failing)} cell(s) {'/'.join(fail_verdicts)} "
+                          f"(--fail-on {','.join(fail_verdicts)})", highlight=False)
+    sys.exit(1 if failing else 0)

@@ -100,15 +100,18 @@ def _fmt_count(x) -> str:
 @click.option("--state-graph", is_flag=True,
               help="record the explored states; write GraphML and DOT to --out")
 @click.option("--no-minimise", is_flag=True, help="keep counterexamples as found")
-@click.option("--no-pictures", is_flag=True, help="no SVG/PNG pictures")
+@click.option("--no-pictures", is_flag=True, help="no pictures")
+@click.option("--png", is_flag=True, help="a PNG of each counterexample too (the SVG is "
+              "always written; PNG needs matplotlib, a second of start-up)")
 @click.option("--stop-at-first", is_flag=True, help="stop at the first violation")
 @user_errors
 def explore_cmd(driver, scenario_name, strategy, max_executions, time_budget, preemption_bound,
                 depth, seed, jobs, as_json, out_dir, state_graph, no_minimise, no_pictures,
-                stop_at_first):
+                png, stop_at_first):
     """Explore the interleavings of a scenario on a driver variant. Exit 0 when no
-    violation was found, 1 when one was (its minimised counterexample is written to
-    --out), 2 on bad input."""
+    violation was found (for dfs: in a complete search, a proof), 1 when one was (its
+    minimised counterexample is written to --out), 3 when a dfs found nothing but did not
+    complete (INCONCLUSIVE), 2 on bad input."""
     from compare.scenarios import get_scenario
     from kernel_model import load_variant
 
@@ -132,13 +135,21 @@ def explore_cmd(driver, scenario_name, strategy, max_executions, time_budget, pr
     if res.counterexamples or res.graph is not None:
         from kernel_model.explore import write_outputs
 
-        write_outputs(res, __import__("pathlib").Path(out_dir), pictures=not no_pictures)
+        write_outputs(res, __import__("pathlib").Path(out_dir), pictures=not no_pictures,
+                      formats=("svg", "png") if png else ("svg",))
     if as_json:
         click.echo(json.dumps(res.to_json(), indent=2))
     else:
         # piped output is read in a file or a log: do not squeeze the timeline into 80 columns
         _print_human(res, Console() if sys.stdout.isatty() else Console(width=160))
-    sys.exit(1 if res.counterexamples else 0)
+    if res.counterexamples:
+        sys.exit(1)
+    unfinished = strategy == "dfs" and not res.complete
+    if unfinished and not as_json:
+        click.echo(f"INCONCLUSIVE: the dfs did not complete ({res.executions:,} executions); "
+                   "nothing found so far. A larger --time-budget / --max-executions (or "
+                   "--jobs) finishes it.")
+    sys.exit(3 if unfinished else 0)
 
 
 def _print_human(res, console: Console) -> None:
@@ -175,7 +186,8 @@ def _print_human(res, console: Console) -> None:
         console.print()
         console.print(f"[bold red]✗ {c.kind}[/] in {res.by_kind.get(c.kind, 0):,} executions; "
                       f"minimised from {c.found_preemptions} preemption(s) / {c.found_steps} "
-                      f"steps to {c.preemptions} / {c.steps}:")
+                      f"steps to {c.preemptions} / {c.steps}"
+                      + (f" ({c.minimality})" if c.minimality else "") + ":")
         print_outcome(c.outcome, console, notes=c.notes())
         for what in ("trace", "svg", "png"):
             if what in c.files:

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 import sys
+import time
+from pathlib import Path
 
 import click
 from rich.console import Console
+from rich.markup import escape
 
 from .cli import Seconds, main, user_errors
-from .validate import GRACE, validate
+from .validate import GRACE, Validation, validate
 
 
 @main.command("validate")
@@ -26,30 +29,63 @@ from .validate import GRACE, validate
 def validate_cmd(proposal, out_dir, time_budget, connections, as_json):
     """Compile PROPOSAL (one C file against the shim), explore it exhaustively and with
     PCT, compare it on identical interleavings with every agent variant, stress it on
-    real threads. Exit 0 on PASS, 1 on FAIL (reasons with replayable counterexamples),
-    2 on bad input or a proposal that does not compile."""
+    real threads. Exit 0 on PASS (every exhaustive phase completed, nothing found), 1 on
+    FAIL (reasons with replayable counterexamples), 3 on INCONCLUSIVE (nothing found, but
+    a search did not complete: each gap with the command that finishes it), 2 on bad
+    input or a proposal that does not compile."""
     console = Console(stderr=True)
     if as_json or not console.is_terminal:
         report = validate(proposal, out_dir, time_budget=time_budget, connections=connections)
     else:
+        t0 = time.monotonic()
         with console.status("validating") as status:
             report = validate(proposal, out_dir, time_budget=time_budget,
                               connections=connections,
-                              progress=lambda msg: status.update(f"validating: {msg}"))
+                              progress=lambda msg: status.update(
+                                  f"validating ({time.monotonic() - t0:.0f} s): {msg}"))
     if as_json:
         click.echo(json.dumps(report.to_json(), indent=2))
     else:
-        out = Console()
-        colour = {"PASS": "green", "FAIL": "red"}.get(report.verdict, "yellow")
-        out.print(f"[bold {colour}]{report.verdict}[/] {proposal} ({report.seconds:.1f} s)")
-        for r in report.reasons:
-            where = f" on {r.scenario}" if r.scenario else ""
-            out.print(f"  [red]✗ {r.kind}[/] ({r.phase}{where}): {r.detail}")
-            if r.replay:
-                out.print(f"      replay: {r.replay}")
-        for why in report.cut_short:
-            out.print(f"  [yellow]… {why}[/]")
-        for p in report.phases:
-            out.print(f"  {p.name:<24} {p.seconds:6.1f} s  {p.summary}")
-        out.print(f"  report: {report.report.get('html')}")
-    sys.exit(0 if report.verdict == "PASS" else 1)
+        print_validation(report, proposal)
+    sys.exit(report.exit_code)
+
+
+def print_validation(report: Validation, proposal: str) -> None:
+    """The verdict, then each reason and each gap, each command on a line of its own
+    (never wrapped: a command longer than the screen goes into a file, its path shown)."""
+    out = Console(highlight=False)
+    colour = {"PASS": "green", "FAIL": "red"}.get(report.verdict, "yellow")
+    out.print(f"[bold {colour}]{report.verdict}[/] {escape(proposal)} "
+              f"({report.seconds:.1f} s)", soft_wrap=False)
+    commands: list[str] = []
+
+    def command(label: str, text: str) -> None:
+        if out.is_terminal and len(text) + 6 > out.width:
+            commands.append(text)
+            path = Path(report.out) / "commands.sh"
+            out.print(f"      {label}: see {escape(str(path))} (#{len(commands)})",
+                      soft_wrap=True)
+        else:
+            out.print(f"      {label}:", soft_wrap=True)
+            out.print(f"      {escape(text)}", soft_wrap=True)
+
+    for r in report.reasons:
+        where = f" on {r.scenario}" if r.scenario else ""
+        out.print(f"  [red]✗ {r.kind}[/] ({r.phase}{where}): {escape(r.detail)}")
+        if r.replay:
+            command("replay", r.replay)
+    for why in report.cut_short:
+        out.print(f"  [yellow]… {escape(why)}[/]")
+    if report.missing:
+        out.print("  [yellow]not proven[/] (nothing found here, but the search did not "
+                  "finish):")
+    for m in report.missing:
+        where = f" on {m.scenario}" if m.scenario else ""
+        out.print(f"  [yellow]? {m.phase}{where}[/]: {escape(m.detail)}")
+        command("finish it", m.command)
+    for p in report.phases:
+        out.print(f"  {p.name:<24} {p.seconds:6.1f} s  {escape(p.summary)}")
+    out.print(f"  report: {report.report.get('html')}", soft_wrap=True)
+    if commands:
+        path = Path(report.out) / "commands.sh"
+        path.write_text("".join(f"# {k}\n{c}\n" for k, c in enumerate(commands, 1)))

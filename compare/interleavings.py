@@ -45,10 +45,12 @@ from __future__ import annotations
 import random
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-
-import networkx as nx
+from typing import TYPE_CHECKING
 
 from kernel_model.scenario import CompiledScenario
+
+if TYPE_CHECKING:  # networkx is imported where it is used: not on every start-up
+    import networkx as nx
 
 #: scenarios with at most this many interleavings are enumerated completely
 ENUMERATE_LIMIT = 50_000
@@ -160,6 +162,8 @@ def count_interleavings(compiled: CompiledScenario,
 # ---- enumeration and sampling ---------------------------------------------------------------
 def enumerate_interleavings(compiled: CompiledScenario) -> list[tuple[int, ...]]:
     """Every linear extension, in networkx's deterministic order."""
+    import networkx as nx
+
     return [tuple(o) for o in nx.all_topological_sorts(compiled.event_graph())]
 
 
@@ -185,6 +189,8 @@ def _walked(graph: nx.DiGraph, rng: random.Random, steps: int) -> tuple[int, ...
     """A weighted random topological sort (an available event is chosen with weight
     1 + its number of descendants, exact for independent chains), then `steps` steps of
     the adjacent-transposition walk whose stationary law is uniform."""
+    import networkx as nx
+
     desc = {n: len(nx.descendants(graph, n)) for n in graph}
     indeg = {n: graph.in_degree(n) for n in graph}
     ready = [n for n in graph if indeg[n] == 0]

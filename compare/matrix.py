@@ -189,6 +189,39 @@ class Cell:
         }
 
 
+def cell_from_json(doc: dict[str, Any]) -> Cell:
+    """A cell back from `Cell.to_json` (what a child process of `flowrace validate` sends):
+    every field a verdict, a finding or a report reads."""
+
+    def ref_of(d: dict[str, Any] | None) -> ExecutionRef | None:
+        if not d:
+            return None
+        if d["kind"] == "interleaving":
+            return ExecutionRef("interleaving", d["index"], tuple(d.get("events", ())))
+        return ExecutionRef(d["kind"], d["seed"])
+
+    truth = doc["truth"]
+    first = doc.get("first_bad_interleaving") or {}
+    verdict = Verdict.parse(doc["verdict"])
+    cell = Cell(
+        driver=doc["driver"], agent=doc["agent"], scenario=doc["scenario"],
+        truth=GroundTruth(truth["closed"], {int(k): v for k, v in truth["failures"].items()}),
+        verdict=verdict, cause=doc["cause"], reason=doc["reason"], first=ref_of(first),
+        first_by_verdict={},
+        counts={Verdict.parse(k): n for k, n in doc["verdict_counts"].items()},
+        sweep_counts={Verdict.parse(k): n for k, n in doc["sweep_verdict_counts"].items()},
+        interleavings=doc["interleavings"], exhaustive=doc["exhaustive"],
+        total=doc["interleavings_total"], seed=doc["seed"], sweep=doc["sweep"],
+        final_rate=doc["final_rate"], final_rates=tuple(doc["final_rates"]),
+        worst_rate=doc["worst_rate"], closed_error=tuple(doc["closed_error"]),
+        failures_error=tuple(doc["failures_error"]), lingering=doc["lingering"],
+        open_at_end=doc["open_at_end"], findings=dict(doc["findings"]),
+        spin_steps=doc["spin_steps"], windows_lingering_flows=doc["windows_lingering_flows"],
+        notes=list(doc.get("notes", [])), violation=first.get("violation", ""),
+        schedule=first.get("schedule"), trace=first.get("trace"))
+    return cell
+
+
 # ---- inputs ------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class DriverSpec:

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import io
 import os
+import shlex
 from pathlib import Path
 
 import pytest
@@ -33,6 +34,7 @@ import pytest
 from kernel_model import FlowraceError, builtin_names
 from kernel_model.errors import ProposalBuildError
 
+from .findings import driver_findings
 from .interleavings import DEFAULT_SAMPLE, ENUMERATE_LIMIT
 from .matrix import DEFAULT_SWEEP, Cell, DriverSpec, Matrix, check_agent, default_agents
 from .report import details, markdown, print_matrix, write_json
@@ -175,9 +177,23 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config)
     m = session.matrix
     tr.write_sep("=", "flowrace comparison matrix")
     buf = io.StringIO()
-    console = Console(file=buf, width=max(120, tr._tw.fullwidth),
+    console = Console(file=buf, width=tr._tw.fullwidth,
                       force_terminal=bool(getattr(tr._tw, "hasmarkup", False)))
     print_matrix(cells, console, m, show_details=config.option.verbose > 0)
+    # every finding against each proposal, kind by kind: the same classification as
+    # `flowrace validate`'s comparison phase (compare.findings)
+    for d in m.drivers:
+        if d.spec not in config.option.fix:
+            continue
+        found = driver_findings(cells, d.name)
+        console.print(f"{d.name}: " + ("no finding on these executions" if not found else
+                                       f"{len(found)} finding(s)"), highlight=False)
+        for f in found:
+            console.print(f"  {f.kind} on {f.scenario} (agents {', '.join(f.agents)}): "
+                          f"{f.detail}", highlight=False, markup=False)
+            if f.trace:
+                console.print(f"    replay: flowrace replay {shlex.quote(f.trace)}",
+                              soft_wrap=True, highlight=False, markup=False)
     tr.write(buf.getvalue())
     s = m.stats
     tr.write_line(f"seed {m.seed} (--seed); {s.executions:,} executions in {s.seconds:.1f} s "

@@ -47,9 +47,10 @@ def _agents(cells: Sequence[Cell]) -> list[str]:
     return list(dict.fromkeys(c.agent for c in cells))
 
 
-def cell_text(cell: Cell) -> Text:
+def cell_text(cell: Cell, stacked: bool = False) -> Text:
+    """The verdict, then the worst rate (under it when `stacked`)."""
     text = Text(cell.label, style=STYLES[cell.verdict])
-    text.append(f" {rate(cell.worst_rate)}", style="dim")
+    text.append(f"{chr(10) if stacked else ' '}{rate(cell.worst_rate)}", style="dim")
     return text
 
 
@@ -67,31 +68,50 @@ def scenario_heading(matrix: Matrix | None, cells: Sequence[Cell]) -> str:
             f"(rate {rate(truth.rate)})")
 
 
-def tables(cells: Sequence[Cell], matrix: Matrix | None = None) -> list[Table]:
+def _findings_text(cell: Cell) -> str:
+    return ", ".join(f"{k} {n:,}" for k, n in sorted(cell.findings.items())) or "—"
+
+
+def tables(cells: Sequence[Cell], matrix: Matrix | None = None,
+           width: int | None = None) -> list[Table | Text]:
     """One table per scenario: a row per driver, a column per agent (verdict and worst
-    rate), then what the driver left behind."""
+    rate), then what the driver left behind. Narrower than 120 columns, what the driver
+    left behind goes under the table, one line per driver that left something."""
     agents = _agents(cells)
-    out = []
+    narrow = width is not None and width < 120
+    out: list[Table | Text] = []
     for drivers in _group(cells).values():
         any_cells = [c for d in drivers.values() for c in d.values()]
-        t = Table(title=scenario_heading(matrix, any_cells), box=box.SIMPLE_HEAD,
-                  title_justify="left", title_style="bold")
-        t.add_column("driver", no_wrap=True)
+        # the heading is a line of its own: it wraps at the screen's width, not the table's
+        out.append(Text(scenario_heading(matrix, any_cells), style="bold"))
+        t = Table(box=box.SIMPLE_HEAD, pad_edge=False)
+        # every column folds (words, then long words) rather than cutting: no "…"
+        t.add_column("driver", overflow="fold", min_width=8)
         for a in agents:
-            t.add_column(a, no_wrap=True)
-        t.add_column("lingering", justify="right")
-        t.add_column("findings (executions)", overflow="fold")
-        t.add_column("spin", justify="right")
+            t.add_column(a, overflow="fold", min_width=7)
+        if not narrow:
+            t.add_column("lingering", justify="right", overflow="fold")
+            t.add_column("findings (executions)", overflow="fold", min_width=8)
+            t.add_column("spin", justify="right", overflow="fold")
+        below: list[Text] = []
         for driver, by_agent in drivers.items():
             row: list[Text | str] = [driver]
             for a in agents:
-                row.append(cell_text(by_agent[a]) if a in by_agent else "")
+                c = by_agent.get(a)
+                row.append(cell_text(c, stacked=narrow) if c is not None else "")
             some = next(iter(by_agent.values()))
-            row.append(str(some.lingering))
-            row.append(", ".join(f"{k} {n}" for k, n in sorted(some.findings.items())) or "—")
-            row.append(str(some.spin_steps))
+            if not narrow:
+                row += [str(some.lingering), _findings_text(some), str(some.spin_steps)]
+            elif some.findings or some.lingering:
+                below.append(Text(f"  {driver}: {_findings_text(some)}"
+                                  + (f"; {some.lingering} lingering" if some.lingering
+                                     else "")))
             t.add_row(*row)
         out.append(t)
+        if below:
+            out.append(Text("findings (executions where a check fired):", style="dim"))
+            out.extend(below)
+            out.append(Text(""))
     return out
 
 
@@ -138,31 +158,70 @@ def details(cells: Sequence[Cell]) -> list[str]:
 
 
 def console_for_tables(stderr: bool = False) -> Console:
-    """A console as wide as the terminal, or 160 columns when the output is not one."""
+    """A console as wide as the terminal (or $COLUMNS), 100 columns when the output is
+    not a terminal and $COLUMNS is not set."""
+    import os
+
     probe = Console(stderr=stderr)
-    return probe if probe.is_terminal else Console(stderr=stderr, width=160)
+    if probe.is_terminal or os.environ.get("COLUMNS", "").isdigit():
+        return probe
+    return Console(stderr=stderr, width=100)
+
+
+LEGEND = (
+    ("correct", Verdict.CORRECT, "backend = truth, no leak, no finding"),
+    ("masked", Verdict.MASKED, "backend right, but the kernel leaks"),
+    ("wrong", Verdict.WRONG, "backend ≠ truth because of the driver"),
+    ("wrong (agent)", Verdict.WRONG, "backend ≠ truth although the driver delivered every "
+     "close once: the agent's fault (the agent before the workaround), with any driver"),
+    ("unsafe", Verdict.UNSAFE, "a check fired: memory safety, livelock, deadlock, IRQL, ..."),
+)
+
+
+def legend() -> Group:
+    """What the verdicts mean, one line each (printed before the tables)."""
+    lines = [Text.assemble((f"{word:<14}", STYLES[v]), f" {meaning}")
+             for word, v, meaning in LEGEND]
+    lines.append(Text("each agent column: the cell's verdict, then the worst backend failure "
+                      "rate seen (100 % is the truth of an RST scenario)", style="dim"))
+    return Group(*lines)
+
+
+def summary_lines(cells: Sequence[Cell]) -> list[str]:
+    """One line per driver: its verdict with each agent, worst rate, first finding."""
+    from .findings import driver_summary
+
+    return [driver_summary(cells, d) for d in dict.fromkeys(c.driver for c in cells)]
 
 
 def print_matrix(cells: Sequence[Cell], console: Console | None = None,
                  matrix: Matrix | None = None, *, show_details: bool = True) -> None:
+    """The conclusion first (one line per driver), then the legend, then a table per
+    scenario; each bad cell's reason and replay command only with `show_details`."""
     console = console or console_for_tables()
-    console.print(Group(*tables(cells, matrix)))
-    legend = Text.assemble(
-        ("correct", STYLES[Verdict.CORRECT]), " backend = truth, no leak, no finding   ",
-        ("masked", STYLES[Verdict.MASKED]), " backend right, kernel leaks   ",
-        ("wrong", STYLES[Verdict.WRONG]), " backend ≠ truth ((agent): the driver delivered "
-        "every close once)   ",
-        ("unsafe", STYLES[Verdict.UNSAFE]), " memory-safety finding, livelock or deadlock",
-    )
-    console.print(legend)
-    console.print(Text("each agent column: verdict, then the worst backend rate seen",
-                       style="dim"))
+    console.print(Text("Per driver (worst verdict over the scenarios, by agent):",
+                       style="bold"))
+    for line in summary_lines(cells):
+        console.print(Text("  " + line))
+    console.print()
+    console.print(legend())
+    console.print()
+    console.print(Group(*tables(cells, matrix, console.width)))
     if show_details:
         lines = details(cells)
         if lines:
             console.print()
             for line in lines:
-                console.print(Text(line))
+                if line.lstrip().startswith("replay: "):
+                    # a command is never wrapped: on a line of its own, as it is
+                    head, _, cmd = line.partition("replay: ")
+                    console.print(Text(head + "replay:"))
+                    console.print(Text(cmd), soft_wrap=True)
+                else:
+                    console.print(Text(line))
+    elif details(cells):
+        console.print(Text("each bad cell's reason, first bad execution and replay command: "
+                           "--details (or --json)", style="dim"))
 
 
 def markdown(cells: Sequence[Cell], matrix: Matrix | None = None) -> str:

@@ -50,3 +50,25 @@ def test_options_are_registered_only_with_compare(tmp_path):
     assert proc.returncode == 0, proc.stdout + proc.stderr
     proc = pytest_run("compare/test_matrix.py", "--co", "-q", "--interleavings", "0")
     assert proc.returncode == 4 and "--interleavings must be at least 1" in proc.stderr
+
+
+def test_fix_reports_every_finding_kind_that_validate_reports(tmp_path):
+    """Regression: `pytest compare/ --fix` showed only the leak of a proposal where
+    validate's comparison phase also found a use after free. Both now classify the same
+    executions through compare.findings: the same kinds, scenario by scenario."""
+    from compare.validate import validate
+
+    fix = tmp_path / "late_flag.c"
+    fix.write_text((ROOT / "c_src" / "variants" / "last_ref_late_flag.c").read_text())
+    proc = pytest_run("compare/test_matrix.py", "-k", "test_cell and late_flag", "-q",
+                      "--fix", str(fix), "--sweep", "40", "--interleavings", "60",
+                      "--matrix-traces", str(tmp_path / "traces"))
+    text = proc.stdout
+    assert "late_flag.c:" in text and "finding(s)" in text, text[-3000:]
+    listed = {(line.split()[0], line.split()[2]) for line in text.splitlines()
+              if line.startswith("  ") and " on " in line and "(agents" in line}
+    v = validate(fix, tmp_path / "v", time_budget=4.0, connections=200, interleavings=60,
+                 sweep=40)
+    found = {(r.kind, r.scenario) for r in v.reasons if r.phase == "compare"}
+    assert listed == found and {k for k, _ in found} >= {"leak", "use_after_free"}, (
+        listed, found)

@@ -14,20 +14,23 @@ crashes, exits, hangs or forks is a finding, never the validator's death:
    the best built-in fix, against every agent variant;
 5. a real-thread stress run (and the same for `original`, for the figures).
 
-Verdict: PASS when every phase ran and none found anything the proposal is to blame
-for; FAIL with the reasons, each with its minimised, replayable counterexample;
-INCONCLUSIVE when nothing was found but the time budget cut a phase short. A crash,
-exit or hang is located by the smoke phase (or, when only the search met it, by a
-longer hunt): the progress file names the execution and the engine's step log (written
-as it runs) its interleaving; a crash's interleaving is then minimised (each candidate in
-a process of its own) and saved as a trace. The whole run ends within the time budget
-plus GRACE seconds.
+Verdict (`compare.verdict.overall`): FAIL when any phase found something the proposal is
+to blame for, with the reasons, each with its minimised, replayable counterexample;
+INCONCLUSIVE when nothing was found but some proof is missing (an exhaustive search ran
+out of budget, a stress run timed out without a provable deadlock, the time budget cut a
+phase short), naming each gap, how far it got and the command that finishes it; PASS only
+when every exhaustive phase completed and nothing was found. A crash, exit or hang is
+located by the smoke phase (or, when only the search met it, by a longer hunt): the
+progress file names the execution and the engine's step log (written as it runs) its
+interleaving; a crash's interleaving is then minimised (each candidate in a process of its
+own) and saved as a trace. The whole run ends within the time budget plus GRACE seconds.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import secrets
 import shlex
@@ -46,7 +49,9 @@ from kernel_model import FlowraceError, ProposalBuildError, builtin_names
 from kernel_model._checks import check_budget
 from kernel_model.execution import TRACE_FORMAT, actor_names, compress_schedule
 
+from .findings import driver_findings
 from .scenarios import get_scenario
+from .verdict import EXIT_CODES, overall
 
 SMALL = ("lingering-rst", "late-packets", "clean-close", "split-deletes", "preempted-holder",
          "client-restart", "two-clients")
@@ -80,6 +85,19 @@ class Reason:
 
 
 @dataclass
+class Missing:
+    """A proof that is not there: nothing was found, but this part did not complete."""
+
+    phase: str
+    scenario: str | None
+    detail: str  # how far it got
+    command: str  # what finishes it
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
 class Phase:
     name: str
     seconds: float
@@ -92,10 +110,14 @@ class Validation:
     proposal: str
     out: str
     reasons: list[Reason] = field(default_factory=list)
+    missing: list[Missing] = field(default_factory=list)
     phases: list[Phase] = field(default_factory=list)
     cells: list[dict[str, Any]] = field(default_factory=list)
     stress: dict[str, dict[str, Any]] = field(default_factory=dict)
     rates: dict[str, Any] = field(default_factory=dict)
+    #: the same for every scenario: one panel each, on the interleaving where the shipped
+    #: driver first went wrong (a dict like `rates` per scenario)
+    rate_panels: list[dict[str, Any]] = field(default_factory=list)
     seconds: float = 0.0
     report: dict[str, str] = field(default_factory=dict)
     #: phases the time budget cut short or left out: no PASS without them
@@ -103,15 +125,21 @@ class Validation:
 
     @property
     def verdict(self) -> str:
-        if self.reasons:
-            return "FAIL"
-        return "INCONCLUSIVE" if self.cut_short else "PASS"
+        """PASS, FAIL or INCONCLUSIVE (`compare.verdict.overall`): a phase the time budget
+        cut short is a missing proof too."""
+        return overall(bool(self.reasons), bool(self.missing or self.cut_short))
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_CODES[self.verdict]
 
     def to_json(self) -> dict[str, Any]:
         return {
             "proposal": self.proposal,
             "verdict": self.verdict,
+            "exit_code": self.exit_code,
             "reasons": [r.to_json() for r in self.reasons],
+            "missing": [m.to_json() for m in self.missing],
             "phases": [asdict(p) | {"seconds": round(p.seconds, 3)} for p in self.phases],
             "stress": self.stress,
             "seconds": round(self.seconds, 3),
@@ -415,7 +443,8 @@ def _interleaving(v: Validation, clock: _Clock, reason: Reason, driver: str,
         ".trace.json")
     trace.parent.mkdir(parents=True, exist_ok=True)
     trace.write_text(json.dumps({
-        "format": TRACE_FORMAT, "version": 1, "driver": driver, "scenario": scenario,
+        "format": TRACE_FORMAT, "version": 1, **_source_fields(driver),
+        "driver": driver, "scenario": scenario,
         "strategy": strategy, "seed": seed, "schedule": schedule,
         "violations": [], "crash": res.crash or reason.kind,
     }, indent=2) + "\n")
@@ -427,6 +456,16 @@ def _interleaving(v: Validation, clock: _Clock, reason: Reason, driver: str,
     else:
         at = ", before its first step"
     reason.detail += f"; {strategy} seed {seed} reproduces it{at}{shrunk}"
+
+
+def _source_fields(driver: str) -> dict[str, Any]:
+    """A trace's driver fields (execution.driver_fields), from the file: validate never
+    loads the proposal in its own process."""
+    import hashlib
+
+    data = Path(driver).read_bytes()
+    return {"driver_sha256": hashlib.sha256(data).hexdigest(),
+            "driver_source": data.decode(errors="replace")}
 
 
 def _unique(directory: Path, stem: str, suffix: str) -> str:
@@ -446,7 +485,8 @@ def _add_explore_reasons(v: Validation, phase: str, doc: dict[str, Any]) -> None
         v.reasons.append(Reason(
             phase, cex["kind"], doc["scenario"],
             f"{viol.get('detail', '')} (minimised: {cex['preemptions']} preemption(s), "
-            f"{cex['steps']} steps)", cex.get("trace"), files))
+            f"{cex['steps']} steps" + (f"; {cex['minimality']}" if cex.get("minimality")
+                                      else "") + ")", cex.get("trace"), files))
 
 
 def validate(path: str | Path, out: str | Path, *, time_budget: float = 120.0,
@@ -475,7 +515,7 @@ def validate(path: str | Path, out: str | Path, *, time_budget: float = 120.0,
     v = Validation(proposal=driver, out=str(out))
     clock = _Clock(time_budget + GRACE)
 
-    say("compiling")
+    say("phase 1 of 5: compiling")
     start = time.monotonic()
     timeout, _ = clock.cap(max(time_budget, 30.0))
     built = run_child("build", {"driver": driver}, timeout)  # ProposalBuildError: exit 2
@@ -564,6 +604,9 @@ def _gauntlet(v: Validation, clock: _Clock, driver: str, out: Path, budget: floa
             data = {"executions": doc["executions"], "kinds": sorted(doc.get("by_kind", {}))}
             if strategy == "dfs":
                 data["complete"] = doc["complete"]
+                data["coverage"] = doc.get("coverage")
+                if not doc["complete"] and not doc.get("counterexamples"):
+                    v.missing.append(_unfinished_dfs(driver, name, doc, doc["seconds"]))
             v.phases.append(Phase(f"{strategy} {name}", doc["seconds"],
                                   _explore_summary(data), data))
     elif together.crash and together.crash.startswith("failed:"):
@@ -586,7 +629,9 @@ def _gauntlet(v: Validation, clock: _Clock, driver: str, out: Path, budget: floa
         _stop(v, f"the proposal's code {kind} in the search", ["compare", "stress"])
         return
 
-    say("comparison on identical interleavings")
+    say(f"phase 3 of 5: comparison on identical interleavings (3 drivers x every "
+        f"scenario: up to {interleavings:,} interleavings + {2 * sweep} step-level seeds "
+        "each)")
     start = time.monotonic()
     doc = _child_or_reason(v, clock, "matrix", {
         "drivers": [driver, "original", BEST_FIX], "interleavings": interleavings,
@@ -594,32 +639,36 @@ def _gauntlet(v: Validation, clock: _Clock, driver: str, out: Path, budget: floa
         "traces": str(out / "counterexamples" / "compare")}, budget + 120, None)
     if doc is not None:
         v.cells = doc["cells"]
-        bad: dict[tuple[str, str], list[dict[str, Any]]] = {}
-        for cell in v.cells:
-            if cell["driver"] == doc["proposal"] and (
-                    cell["verdict"] in ("unsafe", "masked")
-                    or (cell["verdict"] == "wrong" and cell.get("cause") != "agent")):
-                bad.setdefault((cell["scenario"], cell["verdict"]), []).append(cell)
-        for (scenario, verdict), cells in bad.items():
-            first = cells[0].get("first_bad_interleaving") or {}
-            agents = ", ".join(c["agent"] for c in cells)
-            v.reasons.append(Reason("compare", verdict, scenario,
-                                    f"agents {agents}: {cells[0]['reason']}",
-                                    first.get("trace")))
+        from .matrix import cell_from_json
+
+        cells = [cell_from_json(c) for c in v.cells]
+        for f in driver_findings(cells, doc["proposal"]):
+            v.reasons.append(Reason("compare", f.kind, f.scenario,
+                                    f"agents {', '.join(f.agents)}: {f.detail}"
+                                    + (f" ({f.executions} executions)" if f.executions
+                                       else ""), f.trace))
         summary = f"{len(v.cells)} cells, {doc['executions']} executions"
     else:
         summary = "did not finish"
     v.phases.append(Phase("compare", time.monotonic() - start, summary))
 
-    say("failure rate over polls")
-    timeout, _ = clock.cap(60.0)
+    say("phase 4 of 5: failure rate over polls")
+    panels = [{"scenario": "late-packets", "events": list(RATE_EVENTS)}]
+    for cell in v.cells:  # every other scenario: where original first went wrong
+        bad = cell.get("first_bad_interleaving") or {}
+        if (cell["driver"] == "original" and cell["agent"] == "prefix"
+                and bad.get("kind") == "interleaving" and bad.get("events")
+                and all(p["scenario"] != cell["scenario"] for p in panels)):
+            panels.append({"scenario": cell["scenario"], "events": list(bad["events"])})
+    timeout, _ = clock.cap(120.0 + 15 * len(panels))
     if timeout > 1:
-        rates = run_child("rates", {"scenario": "late-packets", "events": list(RATE_EVENTS),
+        rates = run_child("rates", {"panels": panels,
                                     "drivers": [driver, "original", BEST_FIX]}, timeout)
         if rates.ok:
-            v.rates = rates.value
+            v.rate_panels = rates.value["panels"]
+            v.rates = v.rate_panels[0]
 
-    say(f"stress on real threads ({connections} connections)")
+    say(f"phase 5 of 5: stress on real threads ({connections:,} connections)")
     start = time.monotonic()
     for name in (driver, "original"):
         # the watchdog's own limit, or what the deadline leaves (then a stop is no finding)
@@ -643,7 +692,13 @@ def _gauntlet(v: Validation, clock: _Clock, driver: str, out: Path, budget: floa
                                f"after {seconds:.0f} s by the time budget")
             continue
         v.stress["proposal" if name == driver else name] = doc
-        if name == driver and (doc["lingering"] or doc["violations"]):
+        if name == driver and doc.get("timed_out") and not doc["violations"]:
+            v.missing.append(Missing(
+                "stress", None, f"{doc['timed_out']}; {doc['operations']:,} operations in "
+                f"{doc['seconds']:.1f} s (no deadlock cycle: not a finding)",
+                f"flowrace stress --driver {shlex.quote(driver)} --connections "
+                f"{connections}"))
+        elif name == driver and (doc["lingering"] or doc["violations"]):
             kinds = sorted({x["kind"] for x in doc["violations"]})
             v.reasons.append(Reason("stress", ",".join(kinds) or "leak", None,
                                     f"{doc['lingering']} flows lingering after "
@@ -656,12 +711,31 @@ def _gauntlet(v: Validation, clock: _Clock, driver: str, out: Path, budget: floa
                           f"{mine['ops_per_second']:,} ops/s" if mine else "did not finish"))
 
 
+def _unfinished_dfs(driver: str, scenario: str, doc: dict[str, Any], seconds: float) -> Missing:
+    """What an incomplete dfs leaves unproven, how far it got, and how to finish it."""
+    coverage = doc.get("coverage")
+    how_far = f"{doc['executions']:,} executions in {seconds:.1f} s"
+    need = None
+    if coverage:
+        how_far += f", about {100 * coverage:.1f} % of the search tree (estimate)"
+        need = seconds / coverage
+    budget = max(60, int(math.ceil(2 * need / 60) * 60)) if need else 600
+    return Missing(
+        "dfs", scenario,
+        f"the exhaustive search did not complete: {how_far}; nothing found so far",
+        f"flowrace explore --driver {shlex.quote(driver)} --scenario {scenario} "
+        f"--strategy dfs --jobs 2 --time-budget {budget}")
+
+
 def _explore_summary(data: dict[str, Any] | None) -> str:
     if not data:
         return "did not finish"
     parts = [f"{data['executions']:,} executions"]
     if "complete" in data:
-        parts.append("complete" if data["complete"] else "budget ran out")
+        cov = data.get("coverage")
+        parts.append("complete" if data["complete"] else
+                     f"INCOMPLETE (about {100 * cov:.1f} % covered)" if cov else
+                     "INCOMPLETE (budget ran out)")
     parts.append(", ".join(data["kinds"]) if data["kinds"] else "no violation")
     return "; ".join(parts)
 
@@ -673,4 +747,5 @@ def builtin_paths() -> dict[str, Path]:
     return {n: csrc_dir() / "variants" / f"{n.replace('-', '_')}.c" for n in builtin_names()}
 
 
-__all__ = ["GRACE", "Reason", "Validation", "builtin_paths", "hunt", "run_child", "validate"]
+__all__ = ["GRACE", "Missing", "Reason", "Validation", "builtin_paths", "hunt", "run_child",
+           "validate"]

@@ -29,30 +29,64 @@ def _short(driver: str, proposal: str) -> str:
     return "proposal" if driver == proposal else Path(driver).stem if "/" in driver else driver
 
 
+#: how each driver's line is drawn: overlapping lines stay distinguishable (marker, dash
+#: and a small sideways offset each)
+_LINE_STYLES = (("o", "-", -0.08), ("s", "--", 0.0), ("^", ":", 0.08), ("D", "-.", 0.12))
+
+
+def agent_order(names: list[str]) -> list[str]:
+    """Agent variants in the CLI's order (the registry's), then any others as given."""
+    from agent_model._variants import AGENT_VARIANTS
+
+    known = [a for a in AGENT_VARIANTS if a in names]
+    return known + [a for a in names if a not in known]
+
+
 def plot_rates(v: Validation, out: Path) -> list[Path]:
-    """Backend failure rate after every poll, one panel per agent variant."""
-    series = v.rates.get("series")
-    if not series:
+    """Backend failure rate after every poll: one row of panels per scenario (each on the
+    interleaving where the shipped driver first went wrong, every driver on the same
+    one), one panel per agent variant in the CLI's order; the ground truth drawn, y from
+    0, tick labels on every panel, overlapping lines told apart by marker, dash and a
+    small sideways offset."""
+    panels = v.rate_panels or ([v.rates] if v.rates.get("series") else [])
+    panels = [p for p in panels if p.get("series")]
+    if not panels:
         return []
     plt = _plt()
-    agents = list(next(iter(series.values())))
-    fig, axes = plt.subplots(1, len(agents), figsize=(4.2 * len(agents), 3.4), sharey=True)
-    axes = axes if len(agents) > 1 else [axes]
-    for ax, agent in zip(axes, agents, strict=True):
-        for driver, by_agent in series.items():
-            rates = [r if r is not None else 0.0 for r in by_agent[agent]]
-            xs = [f"poll {i}" if i < len(rates) - 1 else "final" for i in range(len(rates))]
-            ax.plot(xs, rates, marker="o", label=_short(driver, v.proposal))
-        ax.axhline(100.0, color="grey", linewidth=0.8, linestyle=":")
-        ax.set_title(f"agent: {agent}")
-        ax.set_ylabel("backend TCP failure rate (%)")
-        ax.grid(alpha=0.3)
-    axes[0].legend(fontsize=8)
-    fig.suptitle(f"{v.rates['scenario']}: the same interleaving for every driver", fontsize=10)
-    fig.tight_layout()
+    agents = agent_order(list(next(iter(panels[0]["series"].values()))))
+    fig, grid = plt.subplots(len(panels), len(agents), figsize=(4.2 * len(agents),
+                                                                 2.9 * len(panels) + 0.6),
+                             squeeze=False)
+    for row, panel in zip(grid, panels, strict=True):
+        series, truth = panel["series"], panel.get("truth")
+        top = max([truth or 0.0] + [r or 0.0 for by in series.values() for rs in by.values()
+                                    for r in rs])
+        n = max(len(rs) for by in series.values() for rs in by.values())
+        for ax, agent in zip(row, agents, strict=True):
+            for k, (driver, by_agent) in enumerate(series.items()):
+                # no close reported yet: no rate (a gap), not 0 %
+                rates = [r if r is not None else float("nan") for r in by_agent[agent]]
+                marker, dash, dx = _LINE_STYLES[k % len(_LINE_STYLES)]
+                ax.plot([i + dx for i in range(len(rates))], rates, marker=marker,
+                        linestyle=dash, markersize=6 - k, label=_short(driver, v.proposal),
+                        alpha=0.9)
+            if truth is not None:
+                ax.axhline(truth, color="black", linewidth=1.2, linestyle=(0, (4, 2)),
+                           label="ground truth", zorder=0)
+            ax.set_xticks(range(n), [f"poll {i}" if i < n - 1 else "final"
+                                     for i in range(n)], fontsize=7)
+            ax.set_ylim(0, top * 1.12 + 1)
+            ax.tick_params(labelleft=True, labelsize=7)  # every panel keeps its labels
+            ax.set_title(f"{panel['scenario']} — agent: {agent}", fontsize=9)
+            ax.set_ylabel("failure rate (%)", fontsize=8)
+            ax.grid(alpha=0.3)
+    grid[0][0].legend(fontsize=7)
+    fig.suptitle("backend TCP failure rate over polls: per scenario, every driver on the same "
+                 "interleaving (where the shipped driver first went wrong)", fontsize=10)
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.35 / (2.9 * len(panels) + 0.6)))
     paths = [out / "rates.png", out / "rates.svg"]
     for p in paths:
-        fig.savefig(p, dpi=110)
+        fig.savefig(p, dpi=100)
     plt.close(fig)
     return paths
 
@@ -105,10 +139,17 @@ def markdown(v: Validation) -> str:
             if r.trace:
                 lines.append(f"  counterexample: `{_rel(r.trace, out)}` — `{r.replay}`")
         lines.append("")
+    if v.missing:
+        lines += ["## Not proven (nothing found, but the search did not finish)", ""]
+        for m in v.missing:
+            where = f" on `{m.scenario}`" if m.scenario else ""
+            lines.append(f"* **{m.phase}**{where}: {m.detail}")
+            lines.append(f"  finish it: `{m.command}`")
+        lines.append("")
     lines += ["## Phases", "", "| phase | seconds | result |", "|---|---:|---|"]
     lines += [f"| {p.name} | {p.seconds:.1f} | {p.summary} |" for p in v.phases]
     if v.cells:
-        agents = sorted({c["agent"] for c in v.cells})
+        agents = agent_order(list(dict.fromkeys(c["agent"] for c in v.cells)))
         lines += ["", "## Comparison on identical interleavings", "",
                   "| scenario | driver | " + " | ".join(agents) + " |",
                   "|---|---|" + "---|" * len(agents)]
@@ -117,6 +158,11 @@ def markdown(v: Validation) -> str:
                                                else "") if a in cells else "" for a in agents]
             lines.append(f"| {scenario} | {_short(driver, Path(v.proposal).name)} | "
                          + " | ".join(verdicts) + " |")
+        if any(c.get("cause") == "agent" for c in v.cells):
+            lines += ["", "`wrong (agent)`: the backend differs from the truth although the "
+                      "driver delivered every close exactly once — the agent before the "
+                      "workaround (`prefix`) double-counts a failure with any driver; not "
+                      "the proposal's fault."]
     if v.stress:
         lines += ["", "## Stress (real threads)", "",
                   "| driver | connections | lingering | dropped (table full) | ops/s |",
@@ -134,6 +180,7 @@ h1 { font-size: 1.6em; } h2 { border-bottom: 1px solid #ddd; padding-bottom: .2e
 .verdict { font-size: 2em; font-weight: bold; padding: .3em .8em; border-radius: 6px;
            display: inline-block; color: white; }
 .PASS { background: #2e7d32; } .FAIL { background: #c62828; }
+.INCONCLUSIVE { background: #b26a00; }
 table { border-collapse: collapse; margin: 1em 0; font-size: .9em; }
 td, th { border: 1px solid #ccc; padding: .3em .6em; text-align: left; }
 th { background: #f4f4f4; }
@@ -153,7 +200,8 @@ def html_page(v: Validation, images: dict[str, list[Path]]) -> str:
              f"{esc(Path(v.proposal).name)}</title><style>{CSS}</style></head><body>",
              f"<h1>flowrace validate: <code>{esc(Path(v.proposal).name)}</code></h1>",
              f"<div class='verdict {v.verdict}'>{v.verdict}</div>",
-             f"<p>{len(v.reasons)} reason(s); {v.seconds:.1f} s. "
+             f"<p>{len(v.reasons)} reason(s), {len(v.missing)} unfinished search(es); "
+             f"{v.seconds:.1f} s. "
              f"Evidence in <code>{esc(str(out))}</code>.</p>"]
     if v.cut_short:
         parts.append("<p>Cut short by the time budget:</p><ul>"
@@ -168,18 +216,33 @@ def html_page(v: Validation, images: dict[str, list[Path]]) -> str:
                          f"<td>{esc(r.scenario or '')}</td><td>{esc(r.detail)}</td>"
                          f"<td>{link}</td></tr>")
         parts.append("</table>")
+    if v.missing:
+        parts.append("<h2>Not proven</h2><p>Nothing was found here, but the search did not "
+                     "finish: the verdict cannot be PASS until it does.</p><table><tr>"
+                     "<th>phase</th><th>scenario</th><th>how far it got</th>"
+                     "<th>finish it with</th></tr>")
+        for m in v.missing:
+            parts.append(f"<tr><td>{esc(m.phase)}</td><td>{esc(m.scenario or '')}</td>"
+                         f"<td>{esc(m.detail)}</td><td><code>{esc(m.command)}</code></td></tr>")
+        parts.append("</table>")
     parts += ["<h2>Phases</h2><table><tr><th>phase</th><th>seconds</th><th>result</th></tr>"]
     parts += [f"<tr><td>{esc(p.name)}</td><td>{p.seconds:.1f}</td><td>{esc(p.summary)}</td></tr>"
               for p in v.phases]
     parts.append("</table>")
     if images.get("rates"):
-        parts += ["<h2>Backend failure rate over polls, per agent variant</h2>",
+        parts += ["<h2>Backend failure rate over polls, per scenario and agent variant</h2>",
                   f"<img alt='failure rate over polls' src='{esc(images['rates'][0].name)}'>"]
     if v.cells:
-        agents = sorted({c["agent"] for c in v.cells})
+        agents = agent_order(list(dict.fromkeys(c["agent"] for c in v.cells)))
+        agent_fault = any(c.get("cause") == "agent" for c in v.cells)
         parts += ["<h2>Comparison on identical interleavings</h2>",
                   "<p>The proposal beside <code>original</code> and the best built-in fix; a "
                   "cell is the worst verdict over every interleaving and sweep seed.</p>",
+                  *(["<p><b>wrong (agent)</b>: the backend figures differ from the truth "
+                     "although the driver delivered every close exactly once — the agent "
+                     "before the workaround (<code>prefix</code>) double-counts a failure "
+                     "with <i>any</i> driver; it is not the proposal's fault and does not "
+                     "fail it.</p>"] if agent_fault else []),
                   "<table><tr><th>scenario</th><th>driver</th>"
                   + "".join(f"<th>{esc(a)}</th>" for a in agents) + "</tr>"]
         for scenario, driver, cells in _matrix_rows(v):

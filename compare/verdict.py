@@ -6,8 +6,10 @@
   ``openFlows``, or was never freed): the agent hides the driver's bug;
 * ``wrong``   — some client's backend figures (closes or failures by errno) differ from
   the ground truth;
-* ``unsafe``  — a memory-safety finding (use after free, double free, double move,
-  refcount underflow, freed while linked), a livelock or a deadlock.
+* ``unsafe``  — any other finding of the kernel's checks: memory safety (use after free,
+  double free, double move, refcount underflow, freed while linked), a livelock, a
+  deadlock, a lock call at the wrong IRQL, and any kind a later check adds (every kind
+  but ``leak`` is unsafe: `is_unsafe`).
 
 They are ordered: a cell's verdict is the worst over its executions. A ``wrong`` verdict
 names its cause: ``driver`` when the kernel did not deliver every closed connection
@@ -28,11 +30,28 @@ from enum import IntEnum
 
 from kernel_model.scenario import GroundTruth
 
-MEMORY_SAFETY = frozenset(
-    {"use_after_free", "double_free", "double_move", "refcount_underflow", "freed_while_linked"}
-)
-HANGS = frozenset({"livelock", "deadlock"})
-UNSAFE_KINDS = MEMORY_SAFETY | HANGS
+#: the one finding kind that is not unsafe by itself: a flow left in openFlows (the figures
+#: decide between masked and wrong). Every other kind, known today or added by a later
+#: check, is unsafe: the classification never depends on a fixed list of unsafe kinds.
+LEAK = "leak"
+
+
+def is_unsafe(kind: str) -> bool:
+    """Whether a finding of this kind makes an execution unsafe (every kind but a leak)."""
+    return kind != LEAK
+
+
+#: the whole-run verdicts of `flowrace validate` (and the exit codes of every command that
+#: gives one): PASS is a proof claim (every exhaustive phase completed, nothing found);
+#: FAIL: something was found; INCONCLUSIVE: nothing was found, but some proof is missing
+PASS, FAIL, INCONCLUSIVE = "PASS", "FAIL", "INCONCLUSIVE"
+EXIT_CODES = {PASS: 0, FAIL: 1, INCONCLUSIVE: 3}
+
+
+def overall(found: bool, missing: bool) -> str:
+    """The whole-run verdict: FAIL when anything was found, else INCONCLUSIVE when some
+    proof is missing, else PASS."""
+    return FAIL if found else INCONCLUSIVE if missing else PASS
 
 
 class Verdict(IntEnum):
@@ -65,11 +84,11 @@ class KernelView:
 
     @property
     def findings(self) -> frozenset[str]:
-        return self.kinds & UNSAFE_KINDS
+        return frozenset(k for k in self.kinds if is_unsafe(k))
 
     @property
     def leaks(self) -> bool:
-        return "leak" in self.kinds or self.lingering > 0
+        return LEAK in self.kinds or self.lingering > 0
 
     @property
     def clean(self) -> bool:

@@ -49,6 +49,7 @@ VIOLATION_KINDS = {
     6: "freed_while_linked",
     7: "livelock",
     8: "deadlock",
+    9: "irql",
 }
 OP_NAMES = {
     1: "begin",
@@ -652,12 +653,23 @@ def run(
 TRACE_FORMAT = "flowrace-trace"
 
 
+def driver_fields(variant: Variant) -> dict[str, Any]:
+    """What a trace keeps of its driver: the name or path, the source's digest, and for a
+    proposal the source itself, so that the trace replays when the file has moved, been
+    deleted or been edited since (a trace is self-contained)."""
+    doc: dict[str, Any] = {"driver": variant.name if variant.builtin else str(variant.source),
+                           "driver_sha256": variant.sha256}
+    if not variant.builtin:
+        doc["driver_source"] = variant.source.read_text(errors="replace")
+    return doc
+
+
 def trace_document(outcome: Outcome, variant: Variant) -> dict[str, Any]:
     return {
         "format": TRACE_FORMAT,
         "version": 1,
+        **driver_fields(variant),
         "driver": outcome.driver,
-        "driver_sha256": variant.sha256,
         "scenario": outcome.scenario,
         "strategy": outcome.strategy,
         "seed": outcome.seed,
@@ -726,16 +738,63 @@ def load_trace(path: str | Path) -> dict[str, Any]:
     return doc
 
 
-def replay(doc: dict[str, Any], scenario: Scenario) -> Outcome:
-    """Re-run a saved trace exactly; the outcome carries the trace's strategy and seed."""
-    variant = load_variant(doc["driver"])
+def trace_variant(doc: dict[str, Any], *, use_file: bool = False) -> tuple[Variant, str | None]:
+    """The driver a trace ran, and a warning for the user (or None).
+
+    A built-in variant by name. A proposal from the source embedded in the trace — the
+    file at the recorded path when it still holds that source, else the embedded copy
+    (rebuilt from the proposal cache): the trace replays what it recorded even when the
+    file moved, was deleted or was edited since. With `use_file`, the file on disk runs,
+    edited or not. A file that differs from the embedded source is always said loudly."""
+    import hashlib
+
+    from .variants import cache_dir
+
+    driver = doc["driver"]
     sha = doc.get("driver_sha256")
+    embedded = doc.get("driver_source")
+    path = Path(driver)
+    if not isinstance(embedded, str) or not (driver.endswith(".c") or "/" in driver):
+        variant = load_variant(driver)
+        if sha and sha != variant.sha256:
+            return variant, (f"{driver}'s source changed since this trace was saved, and the "
+                             "trace does not embed it: the replay runs the current source")
+        return variant, None
+    digest = hashlib.sha256(embedded.encode()).hexdigest()
+    on_disk = path.read_bytes() if path.is_file() else None
+    same = on_disk is not None and hashlib.sha256(on_disk).hexdigest() in (digest, sha)
+    if use_file:
+        if on_disk is None:
+            raise FlowraceError(f"--use-file: no such driver proposal file: {driver}")
+        return load_variant(driver), (None if same else
+                                      f"{driver} differs from the source embedded in this "
+                                      "trace: replaying the edited file (--use-file)")
+    if same:
+        return load_variant(driver), None
+    copy = cache_dir() / "traces" / digest[:16] / path.name
+    if not copy.is_file() or copy.read_text(errors="replace") != embedded:
+        copy.parent.mkdir(parents=True, exist_ok=True)
+        copy.write_text(embedded)
+    variant = load_variant(str(copy))
+    if on_disk is None:
+        return variant, None  # the file moved or is gone: the embedded source is the trace
+    return variant, (f"WARNING: {driver} differs from the source embedded in this trace "
+                     f"(sha256 {digest[:12]}...): replaying the embedded source, as "
+                     "recorded; --use-file replays the edited file instead")
+
+
+def replay(doc: dict[str, Any], scenario: Scenario, *, use_file: bool = False) -> Outcome:
+    """Re-run a saved trace exactly; the outcome carries the trace's driver, strategy and
+    seed (a proposal's from the source the trace embeds: `trace_variant`), and
+    ``outcome.warning`` says when the proposal file on disk differs."""
+    variant, warning = trace_variant(doc, use_file=use_file)
     outcome = run(variant, scenario, schedule=doc["schedule"], strategy="schedule",
                   max_steps=max(20000, len(doc["schedule"])))
+    outcome.driver = doc["driver"]
     outcome.strategy = doc.get("strategy", "schedule")
     outcome.seed = doc.get("seed")
-    if sha and sha != variant.sha256:
-        outcome.__dict__["warning"] = "the driver's source changed since this trace was saved"
+    if warning:
+        outcome.__dict__["warning"] = warning
     return outcome
 
 

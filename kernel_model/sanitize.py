@@ -163,6 +163,13 @@ def tsan_stress(driver: str | os.PathLike, connections: int = 2000, threads: int
     proc = _children.run([str(exe), str(connections), str(threads), str(seed)], text=True,
                          env=env, timeout=timeout)
     out = proc.stdout + proc.stderr
-    findings = [line for line in proc.stdout.splitlines() if line.startswith("violation ")]
+    from .execution import VIOLATION_KINDS
+
+    findings = []
+    for line in proc.stdout.splitlines():  # "violation KIND-NUMBER DETAIL"
+        if line.startswith("violation "):
+            _, number, detail = (line.split(" ", 2) + ["", ""])[:3]
+            kind = VIOLATION_KINDS.get(int(number), number) if number.isdigit() else number
+            findings.append(f"{kind}: {detail}")
     ok = proc.stdout.startswith("lingering ")
     return SanitizerResult("thread", str(driver), ok, REPORT.findall(out), findings, out)

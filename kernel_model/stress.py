@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,6 +30,18 @@ class StressResult:
     stats: dict[str, int]
     violations: list[Violation]
     occupancy: list[tuple[float, int]] = field(default_factory=list)
+    #: why the run stopped early without a finding: a spin or a lock wait outlived its
+    #: budget of CPU time and no deadlock cycle shows (an undecided hang), else None
+    timed_out: str | None = None
+
+    @property
+    def verdict(self) -> str:
+        """FAIL (a finding), INCONCLUSIVE (timed out, nothing proven) or PASS (the run
+        completed and nothing was found) — judged by what happened, never by how long
+        it took: a cycle of lock waits is a deadlock at once, on any machine."""
+        if self.violations or (self.completed and self.lingering):
+            return "FAIL"
+        return "INCONCLUSIVE" if self.timed_out or not self.completed else "PASS"
 
     @property
     def ops_per_second(self) -> float:
@@ -43,6 +57,8 @@ class StressResult:
             "operations": self.operations,
             "ops_per_second": round(self.ops_per_second),
             "completed": self.completed,
+            "verdict": self.verdict,
+            "timed_out": self.timed_out,
             "lingering": self.lingering,
             "open_at_end": self.open_at_end,
             "open_peak": self.open_peak,
@@ -67,6 +83,8 @@ def stress(
     open_capacity: int = 32767,
     poll_interval_us: int = 2000,
     max_seconds: float = 600.0,
+    hang_cpu_seconds: float = 10.0,
+    progress: Callable[[dict[str, Any]], None] | None = None,
 ) -> StressResult:
     """Run `connections` RST-terminated connections over `threads` classify threads, with
     delete-notification, late-packet and poll threads, on real OS threads.
@@ -84,7 +102,17 @@ def stress(
     C watchdog stops the threads at their next scheduling point, and a thread that never
     reaches one (a hook that sleeps or loops without the shim) is killed with the whole
     group `GRACE` seconds later. Either is a `livelock` finding ("hang: ..."), and so is a
-    thread that crashes the process (`crash`)."""
+    thread that crashes the process (`crash`).
+
+    Verdicts do not depend on load: a deadlock is a cycle in the waits-for graph of spin
+    locks (each lock word holds its owner's token), reported as soon as it is seen twice
+    with nothing in it moving; a callback that spins or waits for `hang_cpu_seconds` of
+    its own CPU time without such a cycle stops the run as `timed_out` (undecided, not a
+    finding).
+
+    `progress`, if given, is called about four times a second while the run goes on with
+    ``{"operations", "connections" (done), "lingering" (not moved yet), "seconds"}`` (in
+    the child process that runs the threads: it may write to the terminal, nothing else)."""
     connections = check_int(connections, "connections", 1, 100_000_000)
     threads = check_int(threads, "threads", 1, 1024)
     seed = check_seed(seed)
@@ -96,10 +124,12 @@ def stress(
     open_capacity = check_int(open_capacity, "open_capacity", 1, 100_000_000)
     poll_interval_us = check_int(poll_interval_us, "poll_interval_us", 1, 60_000_000)
     max_seconds = check_budget(max_seconds, "max_seconds")
+    hang_cpu_seconds = check_budget(hang_cpu_seconds, "hang_cpu_seconds")
     variant = driver if isinstance(driver, Variant) else load_variant(driver)
     return _in_child(variant, max_seconds, (connections, threads, seed), lambda: _stress_here(
         variant, connections, threads, seed, delete_threads, late_threads, data_packets,
-        noise_permille, hold_spins, open_capacity, poll_interval_us, max_seconds))
+        noise_permille, hold_spins, open_capacity, poll_interval_us, max_seconds,
+        hang_cpu_seconds, progress))
 
 
 #: seconds past max_seconds before a stress run's process group is killed
@@ -166,8 +196,8 @@ def _in_child(variant: Variant, max_seconds: float, what: tuple[int, int, int],
             raise FlowraceError(doc["error"])
         doc["violations"] = [Violation(**v) for v in doc["violations"]]
         doc["occupancy"] = [(o["t"], o["open"]) for o in doc["occupancy"]]
-        for key in ("ops_per_second", "dropped_table_full"):
-            doc.pop(key)
+        for key in ("ops_per_second", "dropped_table_full", "verdict"):  # derived
+            doc.pop(key, None)
         return StressResult(**doc)
     if killed:
         kind, detail = "livelock", (f"hang: a stress thread did not return within "
@@ -188,7 +218,8 @@ def _in_child(variant: Variant, max_seconds: float, what: tuple[int, int, int],
 def _stress_here(variant: Variant, connections: int, threads: int, seed: int,
                  delete_threads: int, late_threads: int, data_packets: int,
                  noise_permille: int, hold_spins: int, open_capacity: int,
-                 poll_interval_us: int, max_seconds: float) -> StressResult:
+                 poll_interval_us: int, max_seconds: float, hang_cpu_seconds: float,
+                 progress: Callable[[dict[str, Any]], None] | None) -> StressResult:
     ffi, lib = variant.ffi, variant.lib
     spec = ffi.new("FR_STRESS_SPEC *")
     spec.connections = connections
@@ -204,8 +235,22 @@ def _stress_here(variant: Variant, connections: int, threads: int, seed: int,
     spec.poll_interval_us = poll_interval_us
     spec.seed = seed
     spec.max_seconds = max_seconds
+    spec.hang_cpu_seconds = hang_cpu_seconds
     out = ffi.new("FR_STRESS_RESULT *")
-    rc = lib.fr_stress(spec, out)
+    if progress is None:
+        rc = lib.fr_stress(spec, out)
+    else:  # the C call releases the GIL: watch it from here while a thread runs it
+        box: list[int] = []
+        runner = threading.Thread(target=lambda: box.append(lib.fr_stress(spec, out)),
+                                  daemon=True)
+        runner.start()
+        now = ffi.new("FR_STRESS_PROGRESS *")
+        while runner.is_alive():
+            runner.join(0.25)
+            if runner.is_alive() and lib.fr_stress_progress(now):
+                progress({"operations": now.operations, "connections": now.connections,
+                          "lingering": now.lingering, "seconds": now.seconds})
+        rc = box[0] if box else -1
     if rc != 0:
         raise FlowraceError(f"stress run failed to start (code {rc}): out of memory or bad sizes")
     stats_c = ffi.new("FR_STATS *")
@@ -225,4 +270,5 @@ def _stress_here(variant: Variant, connections: int, threads: int, seed: int,
         operations=out.operations, completed=bool(out.completed), lingering=out.lingering,
         open_at_end=out.open_at_end, open_peak=out.open_peak, stats=stats,
         violations=violations, occupancy=occupancy,
+        timed_out=ffi.string(lib.fr_stress_timeout()).decode() or None,
     )

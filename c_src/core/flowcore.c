@@ -161,7 +161,7 @@ PFLOW_CONTEXT FlowCoreCreate(const FR_FLOW_SPEC *Spec, ULONG Index)
         flow->RttVar = 50;
     }
     KeInitializeSpinLock(&flow->Lock);
-    FlowVariantInitialize(flow, (ULONG)Spec->n_assoc);
+    FR_HOOK(FlowVariantInitialize, FlowVariantInitialize(flow, (ULONG)Spec->n_assoc));
 
     KeAcquireInStackQueuedSpinLock(&g_OpenFlowsLock, &openLock);
     if (g_OpenCount >= g_OpenCapacity) {
@@ -206,24 +206,29 @@ static void Account(PFLOW_CONTEXT Flow, int Packet, int Bytes, int Inbound, int6
 
 VOID FlowCoreClassify(PFLOW_CONTEXT Flow, int Packet, int Bytes, int Inbound, int64_t Timestamp)
 {
-    if (!FlowVariantClassifyReference(Flow)) {
+    BOOLEAN referenced;
+    FR_HOOK(FlowVariantClassifyReference, referenced = FlowVariantClassifyReference(Flow));
+    if (!referenced) {
         STAT_ADD(classify_refused, 1);
         fr_event_advance();
         return;
     }
     Account(Flow, Packet, Bytes, Inbound, Timestamp);
     fr_event_advance(); /* "reference taken" ends, "released" begins */
-    FlowVariantClassifyDereference(Flow);
+    FR_HOOK(FlowVariantClassifyDereference, FlowVariantClassifyDereference(Flow));
 }
 
 VOID FlowCoreLatePacket(UINT64 FlowHandle, int Packet, int Bytes, int Inbound, int64_t Timestamp)
 {
-    /* The lookup runs at DISPATCH_LEVEL; a PASSIVE-level caller (a worker)
-     * raises for it and holds its reference at PASSIVE afterwards. */
+    /* The lookup runs at DISPATCH_LEVEL; a PASSIVE-level caller (a worker) raises for
+     * it, then holds its reference and lets go of it at PASSIVE, where a DPC on its CPU
+     * can preempt it (preempted-holder): the dereference runs at the caller's IRQL,
+     * as the contract says (<= DISPATCH). */
     KIRQL oldIrql = KeGetCurrentIrql();
     if (oldIrql < DISPATCH_LEVEL)
         KeRaiseIrql(DISPATCH_LEVEL, &oldIrql);
-    PFLOW_CONTEXT flow = FlowVariantLookupReference(FlowHandle);
+    PFLOW_CONTEXT flow;
+    FR_HOOK(FlowVariantLookupReference, flow = FlowVariantLookupReference(FlowHandle));
     if (oldIrql < DISPATCH_LEVEL)
         KeLowerIrql(oldIrql);
     if (!flow) {
@@ -233,7 +238,7 @@ VOID FlowCoreLatePacket(UINT64 FlowHandle, int Packet, int Bytes, int Inbound, i
     }
     Account(flow, Packet, Bytes, Inbound, Timestamp);
     fr_event_advance();
-    FlowVariantClassifyDereference(flow);
+    FR_HOOK(FlowVariantClassifyDereference, FlowVariantClassifyDereference(flow));
 }
 
 /* ---- user-space reads ------------------------------------------------------------------ */
@@ -267,7 +272,7 @@ int FlowCoreReadOpen(FLOW_RECORD_SINK Sink, void *Context)
     KLOCK_QUEUE_HANDLE openLock;
     FR_FLOW_RECORD rec;
     int n = 0;
-    FlowVariantSweep();
+    FR_HOOK(FlowVariantSweep, FlowVariantSweep());
     KeAcquireInStackQueuedSpinLock(&g_OpenFlowsLock, &openLock);
     for (PFLOW_CONTEXT flow = FlowTableFirstOpenLocked(); flow;
          flow = FlowTableNextOpenLocked(flow)) {
@@ -315,7 +320,7 @@ int FlowCoreDrainClosed(FLOW_RECORD_SINK Sink, void *Context)
     KeReleaseInStackQueuedSpinLock(&closedLock);
     /* The records are in user space now: drop the table's references. */
     for (size_t i = 0; i < n; i++)
-        FlowVariantClosedDrained(drained[i]);
+        FR_HOOK(FlowVariantClosedDrained, FlowVariantClosedDrained(drained[i]));
     if (drained != local)
         free(drained);
     return (int)n;

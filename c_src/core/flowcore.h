@@ -20,4 +20,14 @@ VOID FlowCoreLatePacket(UINT64 FlowHandle, int Packet, int Bytes, int Inbound, i
 int FlowCoreReadOpen(FLOW_RECORD_SINK Sink, void *Context);
 int FlowCoreDrainClosed(FLOW_RECORD_SINK Sink, void *Context);
 
+/* Call a variant hook with its name known to the engine (for findings such as `irql`:
+ * which hook made the call): FR_HOOK(FlowVariantSweep, FlowVariantSweep()). */
+const char *fr_hook_set(const char *hook);
+#define FR_HOOK(hook, call)                                                                \
+    do {                                                                                   \
+        const char *fr_prev_hook_ = fr_hook_set(#hook);                                    \
+        call;                                                                              \
+        fr_hook_set(fr_prev_hook_);                                                        \
+    } while (0)
+
 #endif

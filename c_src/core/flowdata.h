@@ -99,7 +99,7 @@ BOOLEAN FlowVariantClassifyReference(PFLOW_CONTEXT Flow);
 
 /* Drop the transient reference taken by FlowVariantClassifyReference or
  * FlowVariantLookupReference. */
-_IRQL_requires_(DISPATCH_LEVEL)
+_IRQL_requires_max_(DISPATCH_LEVEL) /* PASSIVE on a worker's late packet */
 VOID FlowVariantClassifyDereference(PFLOW_CONTEXT Flow);
 
 /* A late packet without a WFP context: find the flow in openFlows by handle

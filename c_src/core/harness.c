@@ -76,7 +76,7 @@ void fr_harness_do_op(int actor, int opi)
         break;
     case FR_OP_DELETE:
         if (h && h->flow)
-            FlowVariantDeleteNotify(h->flow, (ULONG)op->assoc);
+            FR_HOOK(FlowVariantDeleteNotify, FlowVariantDeleteNotify(h->flow, (ULONG)op->assoc));
         if (h)
             h->deletes_done++;
         break;

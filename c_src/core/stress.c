@@ -137,7 +137,7 @@ static void *delete_thread(void *p)
         __atomic_store_n(&st->hot[slot], (uint64_t)i + 1, __ATOMIC_RELEASE);
         for (int a = 0; a < 4; a++) {
             fr_stress_op_begin(DISPATCH_LEVEL);
-            FlowVariantDeleteNotify(flow, (ULONG)a);
+            FR_HOOK(FlowVariantDeleteNotify, FlowVariantDeleteNotify(flow, (ULONG)a));
             __atomic_add_fetch(&st->deletes_done[i], 1, __ATOMIC_RELEASE);
             count_op(st);
         }
@@ -233,6 +233,30 @@ static double real_now(void)
     return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
+/* The run under way, for fr_stress_progress (read by another thread while it runs). */
+static pthread_mutex_t g_current_lock = PTHREAD_MUTEX_INITIALIZER;
+static stress_state *g_current;
+
+static int count_lingering(stress_state *st);
+
+int fr_stress_progress(FR_STRESS_PROGRESS *out)
+{
+    memset(out, 0, sizeof *out);
+    pthread_mutex_lock(&g_current_lock);
+    stress_state *st = g_current;
+    if (st) {
+        out->operations = __atomic_load_n(&st->operations, __ATOMIC_RELAXED);
+        int done = 0;
+        for (int i = 0; i < st->spec->connections; i++)
+            done += __atomic_load_n(&st->deletes_done[i], __ATOMIC_ACQUIRE) >= 4;
+        out->connections = done;
+        out->lingering = count_lingering(st);
+        out->seconds = now_s() - st->t0;
+    }
+    pthread_mutex_unlock(&g_current_lock);
+    return st != NULL;
+}
+
 static int count_lingering(stress_state *st)
 {
     int n = 0;
@@ -253,7 +277,7 @@ int fr_stress(const FR_STRESS_SPEC *spec, FR_STRESS_RESULT *out)
         return FR_ERR_SPEC;
     size_t per_flow = (sizeof(FLOW_CONTEXT) + 63) / 64 * 64 + 64; /* + redzone */
     if (!fr_stress_prepare(per_flow * (size_t)spec->connections + (1u << 20), spec->noise_permille,
-                           spec->hold_spins, 2.0))
+                           spec->hold_spins, spec->hang_cpu_seconds))
         return FR_ERR_RESOURCES;
     stress_state *st = calloc(1, sizeof *st);
     if (!st)
@@ -283,6 +307,9 @@ int fr_stress(const FR_STRESS_SPEC *spec, FR_STRESS_RESULT *out)
         return FR_ERR_RESOURCES;
     }
     st->t0 = now_s();
+    pthread_mutex_lock(&g_current_lock);
+    g_current = st;
+    pthread_mutex_unlock(&g_current_lock);
     int t = 0;
     int roles[4] = {spec->classify_threads, spec->delete_threads, spec->late_threads, 1};
     void *(*fns[4])(void *) = {classify_thread, delete_thread, late_thread, poll_thread};
@@ -360,6 +387,9 @@ int fr_stress(const FR_STRESS_SPEC *spec, FR_STRESS_RESULT *out)
         fr_report(FR_V_LEAK, -1,
                   "%d flows are still in openFlows after all their associations were deleted",
                   out->lingering);
+    pthread_mutex_lock(&g_current_lock);
+    g_current = NULL;
+    pthread_mutex_unlock(&g_current_lock);
     fr_stress_finish();
     pthread_mutex_destroy(&st->q_lock);
     pthread_cond_destroy(&st->q_cond);

@@ -37,6 +37,14 @@ void fr_note_spin(void);
 int fr_irql_get(void);
 void fr_irql_set(int irql);
 
+/* The variant hook the running actor (or stress thread) is in, for messages: the core
+ * sets it around each hook call (FR_HOOK) and gets the previous one back. */
+const char *fr_hook_set(const char *hook);
+const char *fr_current_hook(void);
+/* A call that requires DISPATCH_LEVEL (`call`, e.g. KeAcquireSpinLockAtDpcLevel, on
+ * `obj`): an `irql` finding naming the hook, the level and the call when it runs below. */
+void fr_require_dispatch(const char *call, const volatile void *obj);
+
 /* Lock bookkeeping done by the shim's spin locks. */
 uintptr_t fr_lock_owner_token(void);
 void fr_lock_acquired(const volatile void *lock);
@@ -77,13 +85,15 @@ int fr_current_step(void);
 void fr_add_record(const FR_POLL_RECORD *rec);
 
 /* --- stress mode (engine.c), driven by core/stress.c ------------------- */
-int fr_stress_prepare(size_t arena_bytes, int noise_permille, int hold_spins, double spin_limit);
+int fr_stress_prepare(size_t arena_bytes, int noise_permille, int hold_spins,
+                      double hang_cpu_seconds);
 void fr_stress_thread_init(int index, uint64_t seed);
 void fr_stress_op_begin(int irql);
 int fr_stress_aborted(void);
 void fr_stress_abort(void);
 /* A stress thread has spun `spins` times for a spin lock: leave on abort, report a
- * deadlock when it has waited too long. */
+ * deadlock when the wait is part of a cycle of the waits-for graph, stop the run as
+ * timed out when it has spun past the budget of CPU time without one. */
 void fr_stress_lock_wait(const volatile void *lock, unsigned spins);
 void fr_stress_finish(void);
 

@@ -268,7 +268,11 @@ VOID KeReleaseSpinLock(PKSPIN_LOCK SpinLock, KIRQL NewIrql)
     fr_irql_set(NewIrql);
 }
 
-VOID KeAcquireSpinLockAtDpcLevel(PKSPIN_LOCK SpinLock) { lock_acquire(SpinLock); }
+VOID KeAcquireSpinLockAtDpcLevel(PKSPIN_LOCK SpinLock)
+{
+    fr_require_dispatch("KeAcquireSpinLockAtDpcLevel", SpinLock);
+    lock_acquire(SpinLock);
+}
 
 VOID KeReleaseSpinLockFromDpcLevel(PKSPIN_LOCK SpinLock) { lock_release(SpinLock); }
 
@@ -286,6 +290,7 @@ VOID KeReleaseInStackQueuedSpinLock(PKLOCK_QUEUE_HANDLE LockHandle)
 VOID KeAcquireInStackQueuedSpinLockAtDpcLevel(PKSPIN_LOCK SpinLock,
                                               PKLOCK_QUEUE_HANDLE LockHandle)
 {
+    fr_require_dispatch("KeAcquireInStackQueuedSpinLockAtDpcLevel", SpinLock);
     LockHandle->Lock = SpinLock;
     LockHandle->OldIrql = DISPATCH_LEVEL;
     lock_acquire(SpinLock);

@@ -41,7 +41,7 @@ BOOLEAN FlowVariantClassifyReference(PFLOW_CONTEXT Flow)
 
 /* Drop a transient reference (from ClassifyReference or LookupReference).
  * Decide from the value the interlocked call returns, never from a re-read. */
-_IRQL_requires_(DISPATCH_LEVEL)
+_IRQL_requires_max_(DISPATCH_LEVEL) /* PASSIVE on a worker's late packet */
 VOID FlowVariantClassifyDereference(PFLOW_CONTEXT Flow)
 {
     if (InterlockedDecrement(&Flow->RefCount) == 0)

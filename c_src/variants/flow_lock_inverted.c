@@ -76,7 +76,7 @@ BOOLEAN FlowVariantClassifyReference(PFLOW_CONTEXT Flow)
     return TRUE;
 }
 
-_IRQL_requires_(DISPATCH_LEVEL)
+_IRQL_requires_max_(DISPATCH_LEVEL) /* PASSIVE on a worker's late packet */
 VOID FlowVariantClassifyDereference(PFLOW_CONTEXT Flow)
 {
     FlowRelease(Flow, FALSE);

@@ -56,7 +56,7 @@ static VOID DecrementFdRefcount(PFLOW_CONTEXT Flow)
         FlowFree(Flow);
 }
 
-_IRQL_requires_(DISPATCH_LEVEL)
+_IRQL_requires_max_(DISPATCH_LEVEL) /* PASSIVE on a worker's late packet */
 VOID FlowVariantClassifyDereference(PFLOW_CONTEXT Flow)
 {
     DecrementFdRefcount(Flow);

@@ -55,6 +55,7 @@ class Counterexample:
     files: dict[str, str] = field(default_factory=dict)
     wrote: list[int] = field(default_factory=list, repr=False)
     enabled: list[int] = field(default_factory=list, repr=False)
+    minimality: str = ""  # how minimal it is (Minimised.describe), "" when not minimised
 
     def notes(self) -> dict[int, str]:
         """Timeline notes: the steps where the schedule preempts an actor that could go on."""
@@ -79,7 +80,8 @@ class Counterexample:
     def to_json(self) -> dict[str, Any]:
         return {"kind": self.kind, "schedule": self.schedule, "preemptions": self.preemptions,
                 "steps": self.steps, "found_preemptions": self.found_preemptions,
-                "found_steps": self.found_steps, "violation": asdict(self.violation),
+                "found_steps": self.found_steps, "minimality": self.minimality,
+                "violation": asdict(self.violation),
                 **self.files}
 
 
@@ -317,15 +319,17 @@ def _counterexamples(target: Target, found: dict[str, Found], minimise: bool,
             continue  # cannot happen for a deterministic engine; keep going
         actors, pre, steps = trace.actors, trace.preemptions, trace.steps
         found_pre, found_steps = pre, steps
+        minimality = ""
         if minimise:
             m = _minimise(target, trace.actors, kind, seconds=seconds)
             actors, pre, steps = m.actors, m.preemptions, m.steps
+            minimality = m.describe()
         outcome = run(target.variant, target.compiled, schedule=target.schedule_text(actors),
                       max_steps=target.max_steps)
         outcome.driver = target.driver_name
         tr = last_trace(target)
         out.append(Counterexample(kind, outcome, pre, steps, found_pre, found_steps,
-                                  wrote=tr.wrote, enabled=tr.enabled))
+                                  wrote=tr.wrote, enabled=tr.enabled, minimality=minimality))
     return out
 
 
@@ -333,9 +337,10 @@ def _counterexamples(target: Target, found: dict[str, Found], minimise: bool,
 MAX_DRAWN_STEPS = 2000
 
 
-def write_outputs(res: ExploreResult, out: Path, *, pictures: bool = True) -> None:
-    """Each counterexample as a replayable trace, a timeline and pictures; the state
-    graph as GraphML and DOT."""
+def write_outputs(res: ExploreResult, out: Path, *, pictures: bool = True,
+                  formats: tuple[str, ...] = ("svg", "png")) -> None:
+    """Each counterexample as a replayable trace, a timeline and pictures (`formats`: SVG
+    is written directly, PNG needs matplotlib); the state graph as GraphML and DOT."""
     out.mkdir(parents=True, exist_ok=True)
     for c in res.counterexamples:
         stem = out / f"{c.kind}"
@@ -359,7 +364,7 @@ def write_outputs(res: ExploreResult, out: Path, *, pictures: bool = True) -> No
         if pictures and not long:
             from .picture import render
 
-            for ext in ("svg", "png"):
+            for ext in formats:
                 p = stem.with_suffix(f".{ext}")
                 render(c.outcome, p, wrote=c.wrote,
                        title=f"{c.kind}: {c.preemptions} preemption(s), {c.steps} steps")

@@ -6,12 +6,13 @@ Recorded in the engine (FR_RUN_SPEC.record_states); exported as GraphML and DOT.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
-
-import networkx as nx
+from typing import TYPE_CHECKING, Any
 
 from ..execution import OP_NAMES, _obj_name
 from ._engine import Target, kinds_of
+
+if TYPE_CHECKING:  # networkx is imported where it is used: not on every start-up
+    import networkx as nx
 
 
 class StateGraph:
@@ -22,6 +23,8 @@ class StateGraph:
     @classmethod
     def from_engine(cls, target: Target) -> StateGraph:
         lib, ffi = target.lib, target.ffi
+        import networkx as nx  # only when a state graph is asked for
+
         g = nx.MultiDiGraph()
         node = ffi.new("FR_GRAPH_NODE *")
         for i in range(lib.fr_graph_nodes()):
@@ -55,6 +58,8 @@ class StateGraph:
 
     def write_graphml(self, path: str | Path) -> Path:
         path = Path(path)
+        import networkx as nx
+
         nx.write_graphml(self.graph, path)
         return path
 

@@ -95,3 +95,12 @@ def test_malformed_counterexample_trace_is_exit_2(tmp_path):
                    '"lingering-rst", "schedule": "cpu9*3"}')
     proc = flowrace("replay", str(bad))
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
+
+
+def test_an_unfinished_dfs_is_inconclusive_exit_3(tmp_path):
+    """A dfs that stops before it completes proves nothing: INCONCLUSIVE, exit 3 (0 is a
+    complete search that found nothing)."""
+    proc = flowrace("explore", "--driver", "last-ref", "--scenario", "late-packets",
+                    "--max-executions", "200", "--out", str(tmp_path))
+    assert proc.returncode == 3, proc.stdout + proc.stderr
+    assert "INCONCLUSIVE" in proc.stdout and "not complete" in proc.stdout

@@ -33,3 +33,21 @@ def test_a_real_deadlock_ends_the_run():
             break
     assert not res.completed, "no seed deadlocked"
     assert [v.kind for v in res.violations] == ["deadlock"]
+
+
+def test_progress_while_it_runs_and_quiet_when_piped():
+    """Long stress runs say how far they got (operations, connections, elapsed, lingering
+    so far) — to a callback, and on a terminal only: piped, the CLI prints nothing else."""
+    import subprocess
+    import sys
+
+    seen = []
+    res = stress("original", 20000, 8, seed=1, progress=seen.append)
+    assert res.completed and seen, "no progress reported"
+    assert all({"operations", "connections", "lingering", "seconds"} <= set(p) for p in seen)
+    ops = [p["operations"] for p in seen]
+    assert ops == sorted(ops) and seen[-1]["connections"] <= 20000
+    proc = subprocess.run([sys.executable, "-m", "compare.cli", "stress", "--driver",
+                           "assoc-count", "--connections", "500"], capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 0 and proc.stderr == ""

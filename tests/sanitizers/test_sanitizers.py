@@ -85,3 +85,16 @@ def test_flowrace_sanitize_command():
     bad = subprocess.run([sys.executable, "-m", "compare.cli", "sanitize", "--driver", "nope"],
                          capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and "unknown driver" in bad.stderr
+
+
+def test_flowrace_findings_under_a_sanitizer_exit_1():
+    """Regression: `flowrace sanitize` exited 0 while listing flowrace's own findings
+    (the shipped driver's leak under TSan's stress run): a finding is a finding."""
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-m", "compare.cli", "sanitize", "--driver",
+                           "original", "--tool", "thread", "--connections", "2000"],
+                          capture_output=True, text=True, timeout=600)
+    assert "flowrace's checks" in proc.stdout and "leak" in proc.stdout, proc.stdout
+    assert proc.returncode == 1
