@@ -124,9 +124,10 @@ class DriverSource:
         stem = variant.name if variant.builtin else Path(variant.source).stem
         return cls(stem, data, sha, variant.builtin, engine_digest())
 
-    def materialise(self):
-        """On a worker: the compiled variant, from its cache when it was built before."""
-        from ..variants import _build, _name_to_stem, load_variant
+    def write(self) -> Path:
+        """On a worker: the source as a file of its own (the built-in one when it is the
+        same), in the worker's cache; nothing is compiled or run."""
+        from ..variants import _build, _name_to_stem, cache_dir
 
         if self.engine != engine_digest():
             raise FlowraceError(
@@ -135,9 +136,7 @@ class DriverSource:
         if self.builtin:
             mine = _build.csrc_dir() / "variants" / f"{_name_to_stem(self.name)}.c"
             if mine.is_file() and hashlib.sha256(mine.read_bytes()).hexdigest() == self.sha256:
-                return load_variant(self.name)
-        from ..variants import cache_dir
-
+                return mine
         folder = cache_dir() / "sources" / self.sha256[:24]
         path = folder / f"{re.sub(r'[^A-Za-z0-9_]', '_', self.name)}.c"
         if not path.is_file() or hashlib.sha256(path.read_bytes()).hexdigest() != self.sha256:
@@ -145,6 +144,16 @@ class DriverSource:
             tmp = path.with_suffix(f".{os.getpid()}.tmp")
             tmp.write_bytes(self.data)
             os.replace(tmp, path)
+        return path
+
+    def materialise(self):
+        """On a worker's child: the compiled variant, from the cache when built before."""
+        from ..variants import _build, _name_to_stem, load_variant
+
+        path = self.write()
+        if self.builtin and path == _build.csrc_dir() / "variants" / (
+                f"{_name_to_stem(self.name)}.c"):
+            return load_variant(self.name)
         return load_variant(str(path))
 
 
