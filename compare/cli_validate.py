@@ -20,20 +20,29 @@ from .validate import validate
               show_default=True, help="seconds for exhaustive search and the comparison")
 @click.option("--connections", type=click.IntRange(100, 1_000_000), default=10000,
               show_default=True, help="connections in the real-thread stress run")
+@click.option("--cluster", metavar="ADDRESS", envvar="FLOWRACE_CLUSTER",
+              help="run every phase as a task on a Dask cluster (tcp://HOST:PORT; default "
+                   "$FLOWRACE_CLUSTER)")
 @click.option("--json", "as_json", is_flag=True, help="print one JSON object")
 @user_errors
-def validate_cmd(proposal, out_dir, time_budget, connections, as_json):
+def validate_cmd(proposal, out_dir, time_budget, connections, cluster, as_json):
     """Compile PROPOSAL (one C file against the shim), explore it exhaustively and with
     PCT, compare it on identical interleavings with every agent variant, stress it on
     real threads. Exit 0 on PASS, 1 on FAIL (reasons with replayable counterexamples),
     2 on bad input or a proposal that does not compile."""
     console = Console(stderr=True)
+    if cluster is not None:
+        from kernel_model.explore._cluster import cluster_address, connect
+
+        cluster = cluster_address(cluster)
+        connect(cluster)  # an unreachable scheduler: one line, before any work
     if as_json or not console.is_terminal:
-        report = validate(proposal, out_dir, time_budget=time_budget, connections=connections)
+        report = validate(proposal, out_dir, time_budget=time_budget, connections=connections,
+                          cluster=cluster)
     else:
         with console.status("validating") as status:
             report = validate(proposal, out_dir, time_budget=time_budget,
-                              connections=connections,
+                              connections=connections, cluster=cluster,
                               progress=lambda msg: status.update(f"validating: {msg}"))
     if as_json:
         click.echo(json.dumps(report.to_json(), indent=2))
@@ -48,5 +57,9 @@ def validate_cmd(proposal, out_dir, time_budget, connections, as_json):
                 out.print(f"      replay: {r.replay}")
         for p in report.phases:
             out.print(f"  {p.name:<24} {p.seconds:6.1f} s  {p.summary}")
+        if report.cluster:
+            c = report.cluster
+            out.print(f"  on the cluster {c['address']}: {c['parts']} phases on "
+                      f"{c['workers']} workers")
         out.print(f"  report: {report.report.get('html')}")
     sys.exit(0 if report.verdict == "PASS" else 1)

@@ -25,6 +25,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -84,6 +85,7 @@ class Validation:
     rates: dict[str, Any] = field(default_factory=dict)
     seconds: float = 0.0
     report: dict[str, str] = field(default_factory=dict)
+    cluster: dict[str, Any] | None = None  # where the phases ran (validate --cluster)
 
     @property
     def verdict(self) -> str:
@@ -99,7 +101,7 @@ class Validation:
             "seconds": round(self.seconds, 3),
             "report": self.report,
             "out": self.out,
-        }
+        } | ({"cluster": self.cluster} if self.cluster else {})
 
 
 # ---- child processes ---------------------------------------------------------------------
@@ -132,9 +134,19 @@ def run_child(phase: str, args: dict[str, Any], timeout: float) -> ChildResult:
     return ChildResult(False, None, f"failed: {last}", proc.stderr)
 
 
+_remote: ContextVar[Callable[..., ChildResult] | None] = ContextVar("validate_remote",
+                                                                    default=None)
+
+
+def run_phase(phase: str, args: dict[str, Any], timeout: float) -> ChildResult:
+    """`run_child` here, or on the cluster `validate(cluster=...)` was given."""
+    remote = _remote.get()
+    return run_child(phase, args, timeout) if remote is None else remote(phase, args, timeout)
+
+
 def _child_or_reason(v: Validation, phase: str, args: dict[str, Any], timeout: float,
                      scenario: str | None) -> dict[str, Any] | None:
-    res = run_child(phase, args, timeout)
+    res = run_phase(phase, args, timeout)
     if res.ok:
         return res.value
     if res.crash and res.crash.startswith("failed:"):
@@ -155,14 +167,14 @@ def locate_crash(v: Validation, reason: Reason, driver: str, scenario: str,
     per_seed = max(5.0, timeout / 10)
     for strategy, depth in (("random", 2), ("pct", 3)):
         lo, hi = 1, 1 + executions
-        first = run_child("batch", {"driver": driver, "scenario": scenario, "strategy": strategy,
+        first = run_phase("batch", {"driver": driver, "scenario": scenario, "strategy": strategy,
                                     "depth": depth, "first_seed": lo, "executions": hi - lo},
                           timeout)
         if first.ok:
             continue
         while hi - lo > 1:
             mid = (lo + hi) // 2
-            part = run_child("batch", {"driver": driver, "scenario": scenario,
+            part = run_phase("batch", {"driver": driver, "scenario": scenario,
                                        "strategy": strategy, "depth": depth, "first_seed": lo,
                                        "executions": mid - lo}, per_seed)
             if part.ok:
@@ -171,7 +183,7 @@ def locate_crash(v: Validation, reason: Reason, driver: str, scenario: str,
                 hi = mid
         seed = lo
         log = Path(v.out) / f"{reason.kind}-{scenario}.steps"
-        single = run_child("single", {"driver": driver, "scenario": scenario, "seed": seed,
+        single = run_phase("single", {"driver": driver, "scenario": scenario, "seed": seed,
                                       "strategy": strategy, "depth": depth, "log": str(log)},
                            per_seed)
         if single.ok:
@@ -181,7 +193,7 @@ def locate_crash(v: Validation, reason: Reason, driver: str, scenario: str,
         shrunk = ""
         signame = single.crash.removeprefix("crashed with ")
         if reason.kind == "crash" and signame.startswith("SIG"):
-            small = run_child("shrink", {"driver": driver, "scenario": scenario,
+            small = run_phase("shrink", {"driver": driver, "scenario": scenario,
                                          "actors": actors, "signal": signame,
                                          "seconds": min(10.0, per_seed)}, per_seed + 30)
             if small.ok and small.value and small.value["actors"]:
@@ -215,10 +227,67 @@ def _add_explore_reasons(v: Validation, phase: str, doc: dict[str, Any]) -> None
             f"{cex['steps']} steps)", cex.get("trace"), files))
 
 
+def _matrix_args(driver: str, out: Path, interleavings: int, sweep: int) -> dict[str, Any]:
+    return {"drivers": [driver, "original", BEST_FIX], "interleavings": interleavings,
+            "sweep": sweep, "traces": str(out / "counterexamples" / "compare")}
+
+
+def _rates_args(driver: str) -> dict[str, Any]:
+    return {"scenario": "late-packets", "events": list(RATE_EVENTS),
+            "drivers": [driver, "original", BEST_FIX]}
+
+
+def _stress_args(driver: str, connections: int) -> dict[str, Any]:
+    return {"driver": driver, "connections": connections}
+
+
 def validate(path: str | Path, out: str | Path, *, time_budget: float = 120.0,
              connections: int = 10000, interleavings: int = 200, sweep: int = 100,
-             progress: Callable[[str], None] | None = None) -> Validation:
-    """Run the gauntlet on the proposal at `path`; write the evidence into `out`."""
+             progress: Callable[[str], None] | None = None,
+             cluster: str | None = None) -> Validation:
+    """Run the gauntlet on the proposal at `path`; write the evidence into `out`.
+    `cluster`: a Dask scheduler's address; every phase is then a task there, all of them
+    at once (`compare._cluster.RemotePhases`), and `out` gets the files they wrote."""
+    if cluster is None:
+        return _validate(path, out, time_budget=time_budget, connections=connections,
+                         interleavings=interleavings, sweep=sweep, progress=progress)
+    from kernel_model.explore._cluster import cluster_address
+
+    from ._cluster import RemotePhases
+
+    address = cluster_address(cluster)
+    if not Path(path).is_file():
+        raise FlowraceError(f"no such driver proposal file: {path}")
+    driver = str(Path(path).resolve())
+    out = Path(out).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    remote = RemotePhases(address, driver, out)  # compiles here: a build error is exit 2
+    budget = max(time_budget, 4.0)
+    # the phases that do not wait for others start now, beside the explorations
+    remote.prefetch("matrix", _matrix_args(driver, out, interleavings, sweep), budget + 120)
+    remote.prefetch("rates", _rates_args(driver), 120)
+    for name in (driver, "original"):
+        remote.prefetch("stress", _stress_args(name, connections), 300)
+    say = progress or (lambda _msg: None)
+
+    def told(msg: str) -> None:
+        c = remote.describe()
+        say(f"{msg} [cluster: {c['done']}/{c['parts']} phases done, {c['workers']} workers]")
+
+    token = _remote.set(remote)
+    try:
+        v = _validate(path, out, time_budget=time_budget, connections=connections,
+                      interleavings=interleavings, sweep=sweep, progress=told)
+    finally:
+        _remote.reset(token)
+    v.cluster = remote.describe()
+    (out / "validation.json").write_text(json.dumps(v.to_json(), indent=2) + "\n")
+    return v
+
+
+def _validate(path: str | Path, out: str | Path, *, time_budget: float, connections: int,
+              interleavings: int, sweep: int,
+              progress: Callable[[str], None] | None) -> Validation:
     t0 = time.monotonic()
     say = progress or (lambda _msg: None)
     source = Path(path)
@@ -246,7 +315,7 @@ def validate(path: str | Path, out: str | Path, *, time_budget: float = 120.0,
                                "out_dir": str(out / "counterexamples" / f"{strategy}-{name}")})
              for name in LARGE for strategy in ("pct", "random")]
     say("exhaustive dfs on the small scenarios, pct and random on the large ones")
-    together = run_child("explore-many", {"jobs": [job for _, _, job in jobs]},
+    together = run_phase("explore-many", {"jobs": [job for _, _, job in jobs]},
                          budget * 2 + 120)
     if together.ok:
         results = together.value["results"]
@@ -269,10 +338,8 @@ def validate(path: str | Path, out: str | Path, *, time_budget: float = 120.0,
 
     say("comparison on identical interleavings")
     start = time.monotonic()
-    doc = _child_or_reason(v, "matrix", {
-        "drivers": [driver, "original", BEST_FIX], "interleavings": interleavings,
-        "sweep": sweep,
-        "traces": str(out / "counterexamples" / "compare")}, budget + 120, None)
+    doc = _child_or_reason(v, "matrix", _matrix_args(driver, out, interleavings, sweep),
+                           budget + 120, None)
     if doc is not None:
         v.cells = doc["cells"]
         bad: dict[tuple[str, str], list[dict[str, Any]]] = {}
@@ -293,17 +360,16 @@ def validate(path: str | Path, out: str | Path, *, time_budget: float = 120.0,
     v.phases.append(Phase("compare", time.monotonic() - start, summary))
 
     say("failure rate over polls")
-    rates = run_child("rates", {"scenario": "late-packets", "events": list(RATE_EVENTS),
-                                "drivers": [driver, "original", BEST_FIX]}, 120)
+    rates = run_phase("rates", _rates_args(driver), 120)
     if rates.ok:
         v.rates = rates.value
 
     say(f"stress on real threads ({connections} connections)")
     start = time.monotonic()
     for name in (driver, "original"):
-        doc = _child_or_reason(v, "stress", {"driver": name, "connections": connections},
-                               300, None) if name == driver else run_child(
-            "stress", {"driver": name, "connections": connections}, 300).value
+        doc = _child_or_reason(v, "stress", _stress_args(name, connections),
+                               300, None) if name == driver else run_phase(
+            "stress", _stress_args(name, connections), 300).value
         if doc is None:
             continue
         v.stress["proposal" if name == driver else name] = doc
