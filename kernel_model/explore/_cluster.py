@@ -210,10 +210,11 @@ class Status:
 
 def run_parts(target, parts_iter: Iterator, address: str, deadline: float | None,
               max_executions: int, done, on_progress: Callable | None,
-              merge: Callable) -> tuple[Any, bool]:
+              merge: Callable, per_task: int = 1) -> tuple[Any, bool]:
     """`_parallel.run_parts` on the cluster: parts are consumed as workers free up and
-    merged into `done` with the same `merge`. Crashed parts go to
-    done.details["crashed_parts"]. Returns (progress, every part finished)."""
+    merged into `done` with the same `merge`, `per_task` parts to a task (many small dfs
+    shards: a task costs milliseconds). Crashed tasks go to done.details["crashed_parts"].
+    Returns (progress, every part finished)."""
     from distributed import as_completed
 
     client = connect(address)
@@ -228,13 +229,17 @@ def run_parts(target, parts_iter: Iterator, address: str, deadline: float | None
 
     def submit_next() -> bool:
         nonlocal exhausted
-        try:
-            part = next(parts_iter)
-        except StopIteration:
+        parts = []
+        for part in parts_iter:
+            parts.append(part)
+            if len(parts) >= per_task:
+                break
+        else:
             exhausted = True
+        if not parts:
             return False
-        what = describe_part(part)
-        payload = (driver, target.scenario, target.max_steps, part, wall)
+        what = describe_part(parts[0]) + (f" (and {len(parts) - 1} more)" if parts[1:] else "")
+        payload = (driver, target.scenario, target.max_steps, parts, wall)
         fut = submit(client, "kernel_model.explore._cluster:explore_part", payload,
                      timeout=hard, what=what)
         pending[fut] = what
@@ -372,16 +377,23 @@ def target_for(driver: DriverSource, scenario, max_steps: int):
 
 
 def explore_part(payload) -> Any:
-    """One dfs shard or seed range, as `_parallel._work` runs it."""
+    """Dfs shards or a seed range, each as `_parallel._work` runs it, merged."""
     from . import _parallel
+    from ._protocol import Progress
 
-    driver, scenario, max_steps, part, wall = payload
+    driver, scenario, max_steps, parts, wall = payload
     deadline = None if wall is None else time.monotonic() + (wall - time.time())
     _parallel._TARGET = target_for(driver, scenario, max_steps)
+    done, complete = Progress(), True
     try:
-        return _parallel._work((part, deadline))
+        for part in parts:
+            piece = _parallel._work((part, deadline))
+            complete &= piece.complete
+            _parallel.merge(done, piece)
     finally:
         _parallel._TARGET = None
+    done.complete = complete
+    return done
 
 
 def _child_main() -> None:

@@ -288,13 +288,15 @@ def _explore_parallel(strat, target: Target, jobs: int, deadline, max_executions
     from ._parallel import merge
     from ._parallel import run_parts as run_local
 
+    per_task = 1  # dfs: a few shards to a cluster task (about 8 tasks per worker thread)
+
     def run_parts(target, parts, jobs, deadline, max_executions, done, progress):
         if cluster is None:
             return run_local(target, parts, jobs, deadline, max_executions, done, progress)
         from ._cluster import run_parts as run_remote
 
         return run_remote(target, parts, cluster, deadline, max_executions, done, progress,
-                          merge)
+                          merge, per_task)
 
     if strat.name == "dfs":
         parts, pre = strat.parts(target, jobs)
@@ -303,6 +305,7 @@ def _explore_parallel(strat, target: Target, jobs: int, deadline, max_executions
             done.complete = True if pre is not None and pre.complete else done.complete
             return done, done.complete
         done.details.setdefault("shards", len(parts))
+        per_task = max(1, len(parts) // (8 * jobs))
         for p in parts:
             p.max_executions = max_executions
         _, finished = run_parts(target, iter(parts), jobs, deadline, max_executions, done,
