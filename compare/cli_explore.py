@@ -75,8 +75,8 @@ def _fmt_count(x) -> str:
 @click.option("--jobs", type=int, default=1, show_default=True,
               help="processes (dfs: schedule-prefix shards; random/pct: seed ranges)")
 @click.option("--cluster", metavar="ADDRESS", envvar="FLOWRACE_CLUSTER",
-              help="run the parts --jobs would run on a Dask cluster (tcp://HOST:PORT; "
-                   "default $FLOWRACE_CLUSTER)")
+              help="run the parts --jobs would run on a Dask cluster, split for its worker "
+                   "threads (tcp://HOST:PORT; default $FLOWRACE_CLUSTER)")
 @click.option("--json", "as_json", is_flag=True, help="print one JSON object")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default="flowrace-out",
               show_default=True, help="where counterexamples (and the state graph) go")
