@@ -128,3 +128,26 @@ def test_without_a_cluster_dask_is_not_imported():
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=300)
     assert proc.returncode == 0, proc.stderr
+
+
+def test_a_scenario_travels_as_its_definition(cluster, tmp_path):
+    """A scenario the workers never heard of (not registered there) and a proposal only the
+    client has: both travel as data, and the search is the local one."""
+    from kernel_model.scenario import Actor, Classify, Delete, Flow, LatePacket, Poll, Scenario
+
+    scenario = Scenario(
+        name="only-here", description="two late packets against the deletes",
+        flows=[Flow(cookie=0xC0FFEE)],
+        actors=[Actor("cpu0", 0, [Classify(0, "rst-recv", inbound=True), LatePacket(0),
+                                  LatePacket(0)]),
+                Actor("cpu1", 1, [Delete(0, a) for a in range(4)]),
+                Actor("agent", 2, [Poll("c1")])])
+    fix = tmp_path / "only_here.c"
+    fix.write_text((ROOT / "c_src" / "variants" / "last_ref_late_flag.c").read_text())
+    alone = explore(str(fix), scenario, "dfs", minimise=False)
+    res = explore(str(fix), scenario, "dfs", minimise=False, cluster=cluster)
+    assert res.complete == alone.complete
+    assert res.by_kind == alone.by_kind
+    assert res.details["explored"] == alone.details["explored"]
+    assert res.scenario == "only-here" and res.kinds
+    assert res.parameters["cluster"]["parts"] > 0, "the search ended before it was split"
