@@ -8,7 +8,7 @@ import logging
 import pytest
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")  # gone when its tests are: the machine is shared
 def dask_cluster():
     distributed = pytest.importorskip("distributed")  # the `cluster` extra; CI installs it
     with distributed.LocalCluster(n_workers=2, processes=True, threads_per_worker=1,
