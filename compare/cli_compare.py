@@ -53,10 +53,13 @@ from .report import console_for_tables, print_matrix, to_json
                    "masked; or none")
 @click.option("--details", is_flag=True,
               help="each bad cell's reason, first bad execution and replay command")
+@click.option("--cluster", metavar="ADDRESS", envvar="FLOWRACE_CLUSTER",
+              help="compute the (driver, scenario) pairs on a Dask cluster (tcp://HOST:PORT; "
+                   "default $FLOWRACE_CLUSTER)")
 @click.option("--json", "as_json", is_flag=True, help="print one JSON object")
 @user_errors
 def compare_cmd(scenarios, drivers, fixes, agents, interleavings, seed, sweep, traces,
-                fail_on, details, as_json):
+                fail_on, details, cluster, as_json):
     """Run every driver variant on the same interleavings of each scenario, feed what each
     execution's polls read to every agent variant, and judge each (driver, agent,
     scenario) cell against the scenario's ground truth: correct, masked (the backend is
@@ -67,6 +70,11 @@ def compare_cmd(scenarios, drivers, fixes, agents, interleavings, seed, sweep, t
         fail_verdicts = parse_fail_on(fail_on)
     except ValueError as exc:
         raise FlowraceError(str(exc)) from None
+    if cluster is not None:
+        from kernel_model.explore._cluster import cluster_address, connect
+
+        cluster = cluster_address(cluster)
+        connect(cluster)  # an unreachable scheduler: one line, before any work
     known = builtin_names()
     for d in drivers:
         if d not in known:
@@ -98,6 +106,16 @@ def compare_cmd(scenarios, drivers, fixes, agents, interleavings, seed, sweep, t
         def progress(driver: str, scenario: str, n: int) -> None:
             bar.update(task, advance=n, description=f"{driver} × {scenario}")
 
+        if cluster is not None:
+            from ._cluster import run_matrix
+
+            def status(st) -> None:
+                bar.update(task, description=f"cluster: {st['done']} pairs done, "
+                                             f"{st['in_flight']} in flight, "
+                                             f"{st['workers']} workers")
+
+            run_matrix(matrix, cluster, None, status)
+            bar.update(task, completed=total)
         cells = matrix.run(progress)
     for c in cells:
         matrix.replayable(c, traces)
@@ -118,6 +136,10 @@ def compare_cmd(scenarios, drivers, fixes, agents, interleavings, seed, sweep, t
         console.print(f"{s.executions:,} executions in {s.seconds:.1f} s "
                       f"({s.per_second:,.0f} per second), seed {seed}", style="dim",
                       highlight=False)
+        if matrix.cluster:
+            c = matrix.cluster
+            console.print(f"on the cluster {c['address']}: {c['parts']} (driver, scenario) "
+                          f"pairs on {c['workers']} workers", style="dim", highlight=False)
         if failing:
             console.print(f"exit 1: {len(failing)} cell(s) {'/'.join(fail_verdicts)} "
                           f"(--fail-on {','.join(fail_verdicts)})", highlight=False)

@@ -62,6 +62,10 @@ def _progress_bar(strategy: str, label: str, max_executions: int | None):
         rate = p.executions / max(bar.tasks[0].elapsed or 1e-9, 1e-9)
         found = len(p.by_kind)
         line = f"{p.executions:,} runs {rate:,.0f}/s  found {found}"
+        c = p.details.get("cluster")
+        if c and "in_flight" in c:
+            line += (f"  parts {c['done']:,} done, {c['in_flight']} in flight, "
+                     f"{c['workers']} workers")
         if strategy == "dfs":
             cov = 1.0 if p.complete else p.details.get("coverage", 0.0)
             line += f"  cover ≈{100 * cov:.0f}%"
@@ -94,6 +98,9 @@ def _fmt_count(x) -> str:
 @click.option("--jobs", type=click.IntRange(1, 4096), default=1, show_default=True,
               help="processes (dfs: schedule-prefix shards; random/pct: seed ranges); at "
                    "most the CPUs available")
+@click.option("--cluster", metavar="ADDRESS", envvar="FLOWRACE_CLUSTER",
+              help="run the parts --jobs would run on a Dask cluster, split for its worker "
+                   "threads (tcp://HOST:PORT; default $FLOWRACE_CLUSTER)")
 @click.option("--json", "as_json", is_flag=True, help="print one JSON object")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default="flowrace-out",
               show_default=True, help="where counterexamples (and the state graph) go")
@@ -106,7 +113,7 @@ def _fmt_count(x) -> str:
 @click.option("--stop-at-first", is_flag=True, help="stop at the first violation")
 @user_errors
 def explore_cmd(driver, scenario_name, strategy, max_executions, time_budget, preemption_bound,
-                depth, seed, jobs, as_json, out_dir, state_graph, no_minimise, no_pictures,
+                depth, seed, jobs, cluster, as_json, out_dir, state_graph, no_minimise, no_pictures,
                 png, stop_at_first):
     """Explore the interleavings of a scenario on a driver variant. Exit 0 when no
     violation was found (for dfs: in a complete search, a proof), 1 when one was (its
@@ -119,6 +126,11 @@ def explore_cmd(driver, scenario_name, strategy, max_executions, time_budget, pr
     jobs = jobs_option(jobs)
     _writable_dir(out_dir)
     variant = load_variant(driver)
+    if cluster is not None:
+        from kernel_model.explore._cluster import cluster_address, connect
+
+        cluster = cluster_address(cluster)
+        connect(cluster)  # an unreachable scheduler: one line, before any work
     show_bar = not as_json and sys.stderr.isatty()
     bar, update = (None, None)
     if show_bar:
@@ -128,7 +140,8 @@ def explore_cmd(driver, scenario_name, strategy, max_executions, time_budget, pr
         res = explore(variant, scenario, strategy, max_executions=max_executions,
                       time_budget=time_budget, preemption_bound=preemption_bound, depth=depth,
                       seed=seed, jobs=jobs, state_graph=state_graph, minimise=not no_minimise,
-                      out=None, stop_at_first=stop_at_first, progress=update)
+                      out=None, stop_at_first=stop_at_first, progress=update,
+                      cluster=cluster)
     finally:
         if bar is not None:
             bar.stop()
@@ -142,7 +155,7 @@ def explore_cmd(driver, scenario_name, strategy, max_executions, time_budget, pr
     else:
         # piped output is read in a file or a log: do not squeeze the timeline into 80 columns
         _print_human(res, Console() if sys.stdout.isatty() else Console(width=160))
-    if res.counterexamples:
+    if res.counterexamples or res.details.get("crashed_parts"):
         sys.exit(1)
     unfinished = strategy == "dfs" and not res.complete
     if unfinished and not as_json:
@@ -177,7 +190,15 @@ def _print_human(res, console: Console) -> None:
         console.print(f"  depth d={p['depth']}, n={p['actors']} actors, k={p['steps']} steps: "
                       f"each execution finds a depth-{p['depth']} bug with probability ≥ "
                       f"{p['pct_guarantee']:.2e}")
+    c = res.parameters.get("cluster")
+    if c:
+        console.print(f"  cluster {c['address']}: {c['parts']:,} parts on {c['workers']} workers")
+    for crash in d.get("crashed_parts", []):
+        console.print(f"[bold red]✗ crash[/]: the proposal {crash['crash']} twice in "
+                      f"{crash['part']} (those executions are not covered)")
     if not res.counterexamples:
+        if d.get("crashed_parts"):
+            return
         console.print("[bold green]✓ no violation found[/]")
         if res.graph is not None:
             _print_graph(res, console)

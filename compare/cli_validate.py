@@ -24,9 +24,12 @@ from .validate import GRACE, Validation, validate
                    f"{GRACE:g} s")
 @click.option("--connections", type=click.IntRange(100, 1_000_000), default=10000,
               show_default=True, help="connections in the real-thread stress run")
+@click.option("--cluster", metavar="ADDRESS", envvar="FLOWRACE_CLUSTER",
+              help="run every phase as a task on a Dask cluster (tcp://HOST:PORT; default "
+                   "$FLOWRACE_CLUSTER)")
 @click.option("--json", "as_json", is_flag=True, help="print one JSON object")
 @user_errors
-def validate_cmd(proposal, out_dir, time_budget, connections, as_json):
+def validate_cmd(proposal, out_dir, time_budget, connections, cluster, as_json):
     """Compile PROPOSAL (one C file against the shim), explore it exhaustively and with
     PCT, compare it on identical interleavings with every agent variant, stress it on
     real threads. Exit 0 on PASS (every exhaustive phase completed, nothing found), 1 on
@@ -34,13 +37,19 @@ def validate_cmd(proposal, out_dir, time_budget, connections, as_json):
     a search did not complete: each gap with the command that finishes it), 2 on bad
     input or a proposal that does not compile."""
     console = Console(stderr=True)
+    if cluster is not None:
+        from kernel_model.explore._cluster import cluster_address, connect
+
+        cluster = cluster_address(cluster)
+        connect(cluster)  # an unreachable scheduler: one line, before any work
     if as_json or not console.is_terminal:
-        report = validate(proposal, out_dir, time_budget=time_budget, connections=connections)
+        report = validate(proposal, out_dir, time_budget=time_budget, connections=connections,
+                          cluster=cluster)
     else:
         t0 = time.monotonic()
         with console.status("validating") as status:
             report = validate(proposal, out_dir, time_budget=time_budget,
-                              connections=connections,
+                              connections=connections, cluster=cluster,
                               progress=lambda msg: status.update(
                                   f"validating ({time.monotonic() - t0:.0f} s): {msg}"))
     if as_json:
@@ -85,6 +94,10 @@ def print_validation(report: Validation, proposal: str) -> None:
         command("finish it", m.command)
     for p in report.phases:
         out.print(f"  {p.name:<24} {p.seconds:6.1f} s  {escape(p.summary)}")
+    if report.cluster:
+        c = report.cluster
+        out.print(f"  on the cluster {c['address']}: {c['parts']} phases on "
+                  f"{c['workers']} workers")
     out.print(f"  report: {report.report.get('html')}", soft_wrap=True)
     if commands:
         path = Path(report.out) / "commands.sh"

@@ -5,6 +5,7 @@ from compare.plugin import (  # noqa: F401
     cell,
     compare_matrix,
     pytest_addoption,
+    pytest_collection_modifyitems,
     pytest_configure,
     pytest_generate_tests,
     pytest_terminal_summary,

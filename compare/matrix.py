@@ -326,6 +326,7 @@ class DriverScenario:
         self.spin_steps = 0
         self.seconds = 0.0
         self._judged: dict[tuple[int, str], Judgement] = {}
+        self.remote = False  # its cells were computed elsewhere (a cluster): not run here
 
     # -- running --------------------------------------------------------------------------
     def refs(self) -> Iterator[ExecutionRef]:
@@ -589,6 +590,7 @@ class Matrix:
         self._runs: dict[tuple[str, str], DriverScenario] = {}
         self._cells: dict[tuple[str, str, str], Cell] = {}
         self._variants: dict[str, Variant] = {}
+        self.cluster: dict[str, Any] | None = None  # where the cells ran (compare --cluster)
 
     # -- lookups -----------------------------------------------------------------------------
     def driver(self, name: str) -> DriverSpec:
@@ -657,7 +659,25 @@ class Matrix:
 
     def executions(self, driver: str, agent: str, scenario: str) -> Iterator[Execution]:
         """Every execution of a cell, judged (for tests and reports)."""
-        return self.driver_scenario(driver, scenario).executions_for(agent)
+        ds = self.driver_scenario(driver, scenario)
+        if ds.remote:  # the cluster sent back the cells, not the executions: run them here
+            ds.remote = False
+            ds.run()
+        return ds.executions_for(agent)
+
+    def install(self, driver: DriverSpec, scenario: str, cells: Sequence[Cell],
+                executions: int, seconds: float, pipelines: int) -> None:
+        """Keep the cells of a (driver, scenario) computed elsewhere (`compare._cluster`);
+        its executions replay here on demand (`outcome`)."""
+        ds = DriverScenario(driver, self.variant(driver), self.compiled(scenario),
+                            self.interleavings(scenario), self.sweep, self.seed, self._cache)
+        ds.remote = True
+        self._runs[(driver.name, scenario)] = ds
+        for c in cells:
+            self._cells[(driver.name, c.agent, scenario)] = c
+        self.stats.executions += executions
+        self.stats.seconds += seconds
+        self.stats.pipelines += pipelines
 
     def run(self, progress: Callable[[str, str, int], None] | None = None) -> list[Cell]:
         """Every cell, scenario by scenario, driver by driver."""
@@ -710,7 +730,7 @@ class Matrix:
             "executions": self.stats.executions,
             "seconds": round(self.stats.seconds, 3),
             "cells": [c.to_json() for c in self.cells()],
-        }
+        } | ({"cluster": self.cluster} if self.cluster else {})
 
 
 def trace_name(cell: Cell) -> str:

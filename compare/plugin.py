@@ -12,6 +12,8 @@ Options (registered when compare/ is collected, so `pytest tests/` is untouched)
   --matrix-json PATH    write it as JSON
   --matrix-traces DIR   where each verdict's first bad execution is saved as a
                         `flowrace replay` trace (default: .pytest_cache/d/flowrace-traces)
+  --cluster ADDRESS     compute the matrix's (driver, scenario) pairs on a Dask cluster
+                        (default: $FLOWRACE_CLUSTER; none: here)
 
 Fixtures: `driver`, `agent` and `scenario` are parametrized over every driver variant
 (built-in ones, then proposals), every agent variant and every scenario; `cell` is the
@@ -61,6 +63,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--matrix-json", metavar="PATH", help="write the summary matrix as JSON")
     group.addoption("--matrix-traces", metavar="DIR",
                     help="save each verdict's first bad execution here as a replay trace")
+    group.addoption("--cluster", metavar="ADDRESS", default=os.environ.get("FLOWRACE_CLUSTER"),
+                    help="compute the matrix on a Dask cluster (tcp://HOST:PORT; default "
+                         "$FLOWRACE_CLUSTER)")
 
 
 class CompareSession:
@@ -97,6 +102,42 @@ class CompareSession:
         self.scenario_names = scenario_names()
         self.traces = Path(opt.matrix_traces) if opt.matrix_traces else _default_traces(config)
         self.config = config
+        self.cluster: str | None = None
+        self.wanted: set[tuple[str, str]] | None = None  # the pairs the selected tests use
+        if opt.cluster is not None:
+            from kernel_model.explore._cluster import cluster_address
+
+            try:
+                self.cluster = cluster_address(opt.cluster)
+            except FlowraceError as exc:
+                raise pytest.UsageError(str(exc)) from None
+
+    def _on_cluster(self) -> None:
+        """The first cell asked for: every pair of every driver that compiles, on the
+        cluster, at once (the rest of the session reads the cells)."""
+        address, self.cluster = self.cluster, None
+        ok = []
+        for d in self.matrix.drivers:
+            if d.name in self.errors:
+                continue
+            try:
+                self.matrix.variant(d)
+                ok.append(d)
+            except ProposalBuildError as exc:
+                self.errors[d.name] = f"{exc.source} does not compile:\n{exc.output}"
+            except FlowraceError as exc:
+                self.errors[d.name] = str(exc)
+        from ._cluster import run_matrix
+
+        names = {d.name for d in ok}
+        pairs = {p for p in self.wanted if p[0] in names} if self.wanted is not None else {
+            (d, s) for d in names for s in self.scenario_names}
+        try:
+            run_matrix(self.matrix, address, pairs=pairs)
+        except FlowraceError as exc:  # a pair crashed twice: its driver's tests fail
+            for d, s in pairs:
+                if (d, s) not in self.matrix._runs:
+                    self.errors.setdefault(d, str(exc))
 
     def fail_for_user_error(self, *names: str) -> None:
         for name in names:
@@ -107,6 +148,9 @@ class CompareSession:
         """The judged cell, its first bad execution saved as a replay trace; a user error
         fails the calling test with one message."""
         self.fail_for_user_error(driver, agent)
+        if self.cluster is not None:
+            self._on_cluster()
+            self.fail_for_user_error(driver)
         try:
             cell = self.matrix.cell(driver, agent, scenario)
         except ProposalBuildError as exc:
@@ -128,6 +172,19 @@ def pytest_configure(config: pytest.Config) -> None:
     if not hasattr(config.option, "sweep"):
         return  # the options were not registered: compare/ is not part of this session
     config.stash[_KEY] = CompareSession(config)
+
+
+@pytest.hookimpl(trylast=True)  # after -k and -m deselected theirs
+def pytest_collection_modifyitems(session, config: pytest.Config, items) -> None:
+    cs = config.stash.get(_KEY, None)
+    if cs is None or cs.cluster is None:
+        return
+    wanted = set()
+    for item in items:
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        if "driver" in params and "scenario" in params:
+            wanted.add((params["driver"], params["scenario"]))
+    cs.wanted = wanted
 
 
 def session_of(config: pytest.Config) -> CompareSession:
@@ -199,6 +256,9 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config)
     tr.write_line(f"seed {m.seed} (--seed); {s.executions:,} executions in {s.seconds:.1f} s "
                   f"({s.per_second:,.0f} per second); {s.pipelines:,} agent runs "
                   f"(the rest came from the cache)")
+    if m.cluster:
+        tr.write_line(f"computed on the cluster {m.cluster['address']}: {m.cluster['parts']} "
+                      f"(driver, scenario) pairs on {m.cluster['workers']} workers")
     tr.write_line(f"replay traces of each verdict's first bad execution: {session.traces}")
     if config.option.verbose <= 0 and details(cells):
         tr.write_line("each bad cell's reason and first bad execution: -v, or --matrix-md PATH")

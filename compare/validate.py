@@ -41,6 +41,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -122,6 +123,7 @@ class Validation:
     report: dict[str, str] = field(default_factory=dict)
     #: phases the time budget cut short or left out: no PASS without them
     cut_short: list[str] = field(default_factory=list)
+    cluster: dict[str, Any] | None = None  # where the phases ran (validate --cluster)
 
     @property
     def verdict(self) -> str:
@@ -146,7 +148,7 @@ class Validation:
             "cut_short": self.cut_short,
             "report": self.report,
             "out": self.out,
-        }
+        } | ({"cluster": self.cluster} if self.cluster else {})
 
 
 # ---- child processes ---------------------------------------------------------------------
@@ -297,6 +299,18 @@ def run_child(phase: str, args: dict[str, Any], timeout: float, *,
                        f"called inside the proposal?{last})", stderr, leftovers)
 
 
+_remote: ContextVar[Callable[..., ChildResult] | None] = ContextVar("validate_remote",
+                                                                    default=None)
+
+
+def run_phase(phase: str, args: dict[str, Any], timeout: float) -> ChildResult:
+    """`run_child` here, or on the cluster `validate(cluster=...)` was given (the heavy
+    phases: searches, the matrix, the rates, stress; each runs in a child process on its
+    worker)."""
+    remote = _remote.get()
+    return run_child(phase, args, timeout) if remote is None else remote(phase, args, timeout)
+
+
 #: what `validate --time-budget T` may take beyond T: start-up, the kill of a phase that
 #: ran out of time, the report. It finishes within T + GRACE seconds.
 GRACE = 25.0
@@ -337,7 +351,7 @@ def _child_or_reason(v: Validation, clock: _Clock, phase: str, args: dict[str, A
     if timeout <= 0:
         v.cut_short.append(f"{phase}: not run (time budget spent)")
         return None
-    res = run_child(phase, args, timeout)
+    res = run_phase(phase, args, timeout)
     if res.forked:
         v.reasons.append(Reason(phase, "fork", scenario, _forked_detail(res, phase)))
     if res.ok:
@@ -489,14 +503,60 @@ def _add_explore_reasons(v: Validation, phase: str, doc: dict[str, Any]) -> None
                                       else "") + ")", cex.get("trace"), files))
 
 
+def _matrix_args(driver: str, out: Path, interleavings: int, sweep: int) -> dict[str, Any]:
+    return {"drivers": [driver, "original", BEST_FIX], "interleavings": interleavings,
+            "sweep": sweep, "traces": str(out / "counterexamples" / "compare")}
+
+
 def validate(path: str | Path, out: str | Path, *, time_budget: float = 120.0,
              connections: int = 10000, interleavings: int = 200, sweep: int = 100,
-             progress: Callable[[str], None] | None = None) -> Validation:
+             progress: Callable[[str], None] | None = None,
+             cluster: str | None = None) -> Validation:
     """Run the gauntlet on the proposal at `path`; write the evidence into `out`.
+    `cluster`: a Dask scheduler's address; the heavy phases (the searches, the matrix, the
+    rates, stress) are then tasks there (`compare._cluster.RemotePhases`), and `out` gets
+    the files they wrote; building, loading and hunting a crash stay on this machine."""
+    if cluster is None:
+        return _validate(path, out, time_budget=time_budget, connections=connections,
+                         interleavings=interleavings, sweep=sweep, progress=progress)
+    from kernel_model.explore._cluster import cluster_address
 
-    Nothing of the proposal runs in this process: it is compiled, loaded and run only in
-    child processes (`run_child`). The whole validation ends within `time_budget` + GRACE
-    seconds; a phase the deadline cut is listed in `cut_short`."""
+    from ._cluster import RemotePhases
+
+    address = cluster_address(cluster)
+    if not Path(path).is_file():
+        raise FlowraceError(f"no such driver proposal file: {path}")
+    driver = str(Path(path).resolve())
+    out = Path(out).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    remote = RemotePhases(address, driver, out)  # compiles here: a build error is exit 2
+    budget = check_budget(time_budget, "time_budget")
+    # the matrix does not wait for the others: it starts now, beside the explorations
+    remote.prefetch("matrix", _matrix_args(driver, out, interleavings, sweep), budget + 120)
+    say = progress or (lambda _msg: None)
+
+    def told(msg: str) -> None:
+        c = remote.describe()
+        say(f"{msg} [cluster: {c['done']}/{c['parts']} phases done, {c['workers']} workers]")
+
+    token = _remote.set(remote)
+    try:
+        v = _validate(path, out, time_budget=time_budget, connections=connections,
+                      interleavings=interleavings, sweep=sweep, progress=told)
+    finally:
+        _remote.reset(token)
+    v.cluster = remote.describe()
+    (out / "validation.json").write_text(json.dumps(v.to_json(), indent=2) + "\n")
+    return v
+
+
+def _validate(path: str | Path, out: str | Path, *, time_budget: float, connections: int,
+              interleavings: int, sweep: int,
+              progress: Callable[[str], None] | None) -> Validation:
+    """Nothing of the proposal runs in this process: it is compiled, loaded and run only in
+    child processes (`run_child`, here or on a cluster's worker). The whole validation ends
+    within `time_budget` + GRACE seconds; a phase the deadline cut is listed in
+    `cut_short`."""
     t0 = time.monotonic()
     say = progress or (lambda _msg: None)
     time_budget = check_budget(time_budget, "time_budget")
@@ -594,7 +654,7 @@ def _gauntlet(v: Validation, clock: _Clock, driver: str, out: Path, budget: floa
     # stuck in one execution: a hang (unless the deadline came first: cut short)
     want = budget * 0.5 + 25.0
     timeout, cut = clock.cap(want)
-    together = run_child("explore-many", {"jobs": [job for _, _, job in jobs]}, timeout)
+    together = run_phase("explore-many", {"jobs": [job for _, _, job in jobs]}, timeout)
     if together.forked:
         v.reasons.append(Reason("explore", "fork", None, _forked_detail(together, "explore")))
     if together.ok:
@@ -633,10 +693,8 @@ def _gauntlet(v: Validation, clock: _Clock, driver: str, out: Path, budget: floa
         f"scenario: up to {interleavings:,} interleavings + {2 * sweep} step-level seeds "
         "each)")
     start = time.monotonic()
-    doc = _child_or_reason(v, clock, "matrix", {
-        "drivers": [driver, "original", BEST_FIX], "interleavings": interleavings,
-        "sweep": sweep,
-        "traces": str(out / "counterexamples" / "compare")}, budget + 120, None)
+    doc = _child_or_reason(v, clock, "matrix",
+                           _matrix_args(driver, out, interleavings, sweep), budget + 120, None)
     if doc is not None:
         v.cells = doc["cells"]
         from .matrix import cell_from_json
@@ -662,7 +720,7 @@ def _gauntlet(v: Validation, clock: _Clock, driver: str, out: Path, budget: floa
             panels.append({"scenario": cell["scenario"], "events": list(bad["events"])})
     timeout, _ = clock.cap(120.0 + 15 * len(panels))
     if timeout > 1:
-        rates = run_child("rates", {"panels": panels,
+        rates = run_phase("rates", {"panels": panels,
                                     "drivers": [driver, "original", BEST_FIX]}, timeout)
         if rates.ok:
             v.rate_panels = rates.value["panels"]
@@ -683,7 +741,7 @@ def _gauntlet(v: Validation, clock: _Clock, driver: str, out: Path, budget: floa
             doc = _child_or_reason(v, clock, "stress", args, seconds + 15.0, None)
         else:
             timeout, _ = clock.cap(seconds + 15.0)
-            doc = run_child("stress", args, timeout).value if timeout > 1 else None
+            doc = run_phase("stress", args, timeout).value if timeout > 1 else None
         if doc is None:
             continue
         if cut and not doc["completed"] and any(

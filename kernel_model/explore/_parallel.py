@@ -45,6 +45,17 @@ def _work(args) -> Progress:
     return progress
 
 
+def merge(done: Progress, piece: Progress) -> None:
+    """Add a part's progress to the whole (the same for the local pool and a cluster)."""
+    done.merge(piece)
+    for key in ("explored", "sleep_blocked", "bound_pruned"):
+        if key in piece.details:
+            done.details[key] = done.details.get(key, 0) + piece.details[key]
+    if "interleavings" in piece.details:
+        a, b = done.details.get("interleavings", 0), piece.details["interleavings"]
+        done.details["interleavings"] = None if a is None or b is None else a + b
+
+
 def run_parts(target: Target, parts_iter, jobs: int, deadline: float | None,
               max_executions: int, done: Progress,
               on_progress: Callable[[Progress], None] | None) -> tuple[Progress, bool]:
@@ -86,13 +97,7 @@ def run_parts(target: Target, parts_iter, jobs: int, deadline: float | None,
             if isinstance(piece, BaseException):
                 raise piece
             all_finished &= piece.complete
-            done.merge(piece)
-            for key in ("explored", "sleep_blocked", "bound_pruned"):
-                if key in piece.details:
-                    done.details[key] = done.details.get(key, 0) + piece.details[key]
-            if "interleavings" in piece.details:
-                a, b = done.details.get("interleavings", 0), piece.details["interleavings"]
-                done.details["interleavings"] = None if a is None or b is None else a + b
+            merge(done, piece)
             if on_progress:
                 on_progress(done)
             over = (max_executions and done.executions >= max_executions) or (

@@ -8,7 +8,8 @@ execution). So the protocol is chunk-level:
 
     start(target)                 prepare on one driver variant x scenario
     step(max_executions, seconds) run up to that much, return the progress so far
-    parts(target, jobs)           independent pieces for other processes (--jobs): dfs
+    parts(target, jobs)           independent pieces for other processes (--jobs, or
+                                  Dask workers with --cluster: `_cluster`): dfs
                                   returns schedule-prefix shards; random and pct hand
                                   out seed ranges with part(first_seed, n)
     describe()                    the strategy's parameters and what it guarantees

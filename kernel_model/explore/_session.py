@@ -164,6 +164,7 @@ def explore(
     trace: str | None = None,
     max_steps: int = 20000,
     progress: Callable[[Progress], None] | None = None,
+    cluster: str | None = None,
 ) -> ExploreResult:
     """Explore the interleavings of `scenario` on driver variant `driver`.
 
@@ -172,7 +173,8 @@ def explore(
     `schedule`). Stops when the strategy is done, after `max_executions`, or after
     `time_budget` seconds. Each violation kind found becomes a minimised counterexample
     (written to `out`, with its pictures, when given). `state_graph` records the explored
-    states (GraphML/DOT in `out`)."""
+    states (GraphML/DOT in `out`). `cluster`: the address of a Dask scheduler that runs
+    the parts `jobs` would run (`_cluster`); None runs here."""
     jobs = check_int(jobs, "jobs", 1, 4096)
     if max_executions is not None:
         max_executions = check_int(max_executions, "max_executions", 1, 10**12)
@@ -214,7 +216,19 @@ def explore(
     deadline = None if time_budget is None else t0 + time_budget
     if jobs > 1 and state_graph:
         raise FlowraceError("the state graph is recorded in one process: use --jobs 1")
-    if jobs > 1 and strategy in ("dfs", "random", "pct"):
+    address = None
+    if cluster is not None:
+        from ._cluster import cluster_address, connect, workers
+
+        address = cluster_address(cluster)
+        if state_graph:
+            raise FlowraceError("the state graph is recorded in one process: drop --cluster")
+    if address is not None and strategy in ("dfs", "random", "pct"):
+        threads = workers(connect(address))[1]
+        result_progress, complete = _explore_parallel(strat, target, max(threads, 2), deadline,
+                                                      max_executions or 0, progress,
+                                                      stop_at_first, address)
+    elif jobs > 1 and strategy in ("dfs", "random", "pct"):
         result_progress, complete = _explore_parallel(strat, target, jobs, deadline,
                                                       max_executions or 0, progress,
                                                       stop_at_first)
@@ -243,6 +257,11 @@ def explore(
         complete = False  # sampling never covers the space
     seconds = time.monotonic() - t0
     params: dict[str, Any] = {"jobs": jobs}
+    if "cluster" in result_progress.details:
+        params["cluster"] = result_progress.details.pop("cluster")
+    elif address is not None:  # nothing to hand out (the search ended while splitting)
+        params["cluster"] = {"address": address, "workers": workers(connect(address))[0],
+                             "parts": 0}
     params.update(_describe(strat, target))
     cexs = _counterexamples(target, result_progress.found, minimise, minimise_seconds)
     graph = None
@@ -268,8 +287,20 @@ def _describe(strat, target: Target) -> dict[str, Any]:
 
 
 def _explore_parallel(strat, target: Target, jobs: int, deadline, max_executions: int,
-                      progress, stop_at_first: bool) -> tuple[Progress, bool]:
-    from ._parallel import run_parts
+                      progress, stop_at_first: bool,
+                      cluster: str | None = None) -> tuple[Progress, bool]:
+    from ._parallel import merge
+    from ._parallel import run_parts as run_local
+
+    per_task = 1  # dfs: a few shards to a cluster task (about 8 tasks per worker thread)
+
+    def run_parts(target, parts, jobs, deadline, max_executions, done, progress):
+        if cluster is None:
+            return run_local(target, parts, jobs, deadline, max_executions, done, progress)
+        from ._cluster import run_parts as run_remote
+
+        return run_remote(target, parts, cluster, deadline, max_executions, done, progress,
+                          merge, per_task)
 
     if strat.name == "dfs":
         parts, pre = strat.parts(target, jobs)
@@ -278,6 +309,7 @@ def _explore_parallel(strat, target: Target, jobs: int, deadline, max_executions
             done.complete = True if pre is not None and pre.complete else done.complete
             return done, done.complete
         done.details.setdefault("shards", len(parts))
+        per_task = max(1, len(parts) // (8 * jobs))
         for p in parts:
             p.max_executions = max_executions
         _, finished = run_parts(target, iter(parts), jobs, deadline, max_executions, done,
