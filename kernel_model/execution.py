@@ -24,6 +24,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ._symbols import symbolize
 from .errors import FlowraceError, ScheduleError
 from .scenario import (
     IRQLS,
@@ -48,6 +49,8 @@ VIOLATION_KINDS = {
     6: "freed_while_linked",
     7: "livelock",
     8: "deadlock",
+    9: "data_race",
+    10: "out_of_bounds",
 }
 OP_NAMES = {
     1: "begin",
@@ -69,6 +72,11 @@ OP_NAMES = {
     17: "ExFreePoolWithTag",
     18: "YieldProcessor",
     19: "KeStallExecutionProcessor",
+    20: "PlainRead",
+    21: "PlainWrite",
+    22: "VolatileRead",
+    23: "VolatileWrite",
+    24: "AtomicRMW",
 }
 STRATEGIES = {"schedule": 0, "random": 1, "event-order": 2, "callback": 3, "pct": 4}
 WHERE = {0: "none", 1: "open", 2: "closed", -1: "not created"}
@@ -448,7 +456,8 @@ def collect(variant: Variant, compiled: CompiledScenario, cfg: RunConfig) -> Out
         violations.append(
             Violation(VIOLATION_KINDS.get(viol.kind, str(viol.kind)), viol.step,
                       names[viol.actor] if 0 <= viol.actor < len(names) else "",
-                      viol.flow, ffi.string(viol.detail).decode())
+                      viol.flow, symbolize(variant.module_path,
+                                           ffi.string(viol.detail).decode()))
         )
     rec = ffi.new("FR_POLL_RECORD *")
     polls: list[PollRead] = []
@@ -862,7 +871,7 @@ class LeanRunner:
             violations.append(Violation(
                 VIOLATION_KINDS.get(viol.kind, str(viol.kind)), viol.step,
                 names[viol.actor] if 0 <= viol.actor < len(names) else "", viol.flow,
-                ffi.string(viol.detail).decode()))
+                symbolize(self.variant.module_path, ffi.string(viol.detail).decode())))
         kinds = frozenset(v.kind for v in violations)
         records = []
         stamps = []

@@ -12,6 +12,16 @@
 #include <sched.h>
 
 #define SEQ __ATOMIC_SEQ_CST
+#define RA __builtin_return_address(0)
+
+/* For the data-race detector (race.c): an interlocked operation is a full barrier,
+ * an acquire and a release on its variable around an atomic write. */
+static void interlocked(const volatile void *p, int size, const void *pc)
+{
+    fr_race_acquire(p);
+    fr_race_access(p, size, FR_ACC_ATOMIC | FR_ACC_WRITE | FR_ACC_SHIM, pc);
+    fr_race_release(p);
+}
 
 static void underflow_check(const volatile void *p, int64_t value, const char *op)
 {
@@ -25,6 +35,7 @@ LONG InterlockedIncrement(LONG volatile *Addend)
 {
     fr_point(FR_SP_INC, Addend);
     fr_check_access(Addend);
+    interlocked(Addend, 4, RA);
     LONG v = __atomic_add_fetch(Addend, 1, SEQ);
     fr_note_write();
     fr_note_value(v);
@@ -35,6 +46,7 @@ LONG InterlockedDecrement(LONG volatile *Addend)
 {
     fr_point(FR_SP_DEC, Addend);
     fr_check_access(Addend);
+    interlocked(Addend, 4, RA);
     LONG v = __atomic_sub_fetch(Addend, 1, SEQ);
     fr_note_write();
     fr_note_value(v);
@@ -46,6 +58,7 @@ LONG InterlockedCompareExchange(LONG volatile *Destination, LONG Exchange, LONG 
 {
     fr_point_args(FR_SP_CAS, Destination, 4, Exchange, Comperand);
     fr_check_access(Destination);
+    interlocked(Destination, 4, RA);
     LONG expected = Comperand;
     __atomic_compare_exchange_n(Destination, &expected, Exchange, 0, SEQ, SEQ);
     /* `expected` now holds the initial value, which is what Windows returns. */
@@ -59,6 +72,7 @@ LONG InterlockedExchange(LONG volatile *Target, LONG Value)
 {
     fr_point_args(FR_SP_XCHG, Target, 4, Value, 0);
     fr_check_access(Target);
+    interlocked(Target, 4, RA);
     LONG old = __atomic_exchange_n(Target, Value, SEQ);
     if (old != Value)
         fr_note_write();
@@ -70,6 +84,7 @@ LONG InterlockedExchangeAdd(LONG volatile *Addend, LONG Value)
 {
     fr_point_args(FR_SP_ADD, Addend, 4, Value, 0);
     fr_check_access(Addend);
+    interlocked(Addend, 4, RA);
     LONG old = __atomic_fetch_add(Addend, Value, SEQ);
     if (Value)
         fr_note_write();
@@ -83,6 +98,7 @@ LONG InterlockedOr(LONG volatile *Destination, LONG Value)
 {
     fr_point_args(FR_SP_OR, Destination, 4, Value, 0);
     fr_check_access(Destination);
+    interlocked(Destination, 4, RA);
     LONG old = __atomic_fetch_or(Destination, Value, SEQ);
     if ((old | Value) != old)
         fr_note_write();
@@ -94,6 +110,7 @@ LONG InterlockedAnd(LONG volatile *Destination, LONG Value)
 {
     fr_point_args(FR_SP_AND, Destination, 4, Value, 0);
     fr_check_access(Destination);
+    interlocked(Destination, 4, RA);
     LONG old = __atomic_fetch_and(Destination, Value, SEQ);
     if ((old & Value) != old)
         fr_note_write();
@@ -103,8 +120,9 @@ LONG InterlockedAnd(LONG volatile *Destination, LONG Value)
 
 LONG64 InterlockedIncrement64(LONG64 volatile *Addend)
 {
-    fr_point(FR_SP_INC, Addend);
+    fr_point_sized(FR_SP_INC, Addend, 8);
     fr_check_access(Addend);
+    interlocked(Addend, 8, RA);
     LONG64 v = __atomic_add_fetch(Addend, 1, SEQ);
     fr_note_write();
     fr_note_value(v);
@@ -113,8 +131,9 @@ LONG64 InterlockedIncrement64(LONG64 volatile *Addend)
 
 LONG64 InterlockedDecrement64(LONG64 volatile *Addend)
 {
-    fr_point(FR_SP_DEC, Addend);
+    fr_point_sized(FR_SP_DEC, Addend, 8);
     fr_check_access(Addend);
+    interlocked(Addend, 8, RA);
     LONG64 v = __atomic_sub_fetch(Addend, 1, SEQ);
     fr_note_write();
     fr_note_value(v);
@@ -126,6 +145,7 @@ LONG64 InterlockedExchangeAdd64(LONG64 volatile *Addend, LONG64 Value)
 {
     fr_point_args(FR_SP_ADD, Addend, 8, Value, 0);
     fr_check_access(Addend);
+    interlocked(Addend, 8, RA);
     LONG64 old = __atomic_fetch_add(Addend, Value, SEQ);
     if (Value)
         fr_note_write();
@@ -138,6 +158,7 @@ LONG64 InterlockedCompareExchange64(LONG64 volatile *Destination, LONG64 Exchang
 {
     fr_point_args(FR_SP_CAS, Destination, 8, Exchange, Comperand);
     fr_check_access(Destination);
+    interlocked(Destination, 8, RA);
     LONG64 expected = Comperand;
     __atomic_compare_exchange_n(Destination, &expected, Exchange, 0, SEQ, SEQ);
     if (expected == Comperand && Exchange != Comperand)
@@ -149,8 +170,9 @@ LONG64 InterlockedCompareExchange64(LONG64 volatile *Destination, LONG64 Exchang
 PVOID InterlockedCompareExchangePointer(PVOID volatile *Destination, PVOID Exchange,
                                         PVOID Comperand)
 {
-    fr_point(FR_SP_CAS, Destination);
+    fr_point_sized(FR_SP_CAS, Destination, (int)sizeof(PVOID));
     fr_check_access(Destination);
+    interlocked(Destination, (int)sizeof(PVOID), RA);
     PVOID expected = Comperand;
     __atomic_compare_exchange_n(Destination, &expected, Exchange, 0, SEQ, SEQ);
     if (expected == Comperand && Exchange != Comperand)
@@ -160,8 +182,9 @@ PVOID InterlockedCompareExchangePointer(PVOID volatile *Destination, PVOID Excha
 
 PVOID InterlockedExchangePointer(PVOID volatile *Target, PVOID Value)
 {
-    fr_point(FR_SP_XCHG, Target);
+    fr_point_sized(FR_SP_XCHG, Target, (int)sizeof(PVOID));
     fr_check_access(Target);
+    interlocked(Target, (int)sizeof(PVOID), RA);
     PVOID old = __atomic_exchange_n(Target, Value, SEQ);
     if (old != Value)
         fr_note_write();
@@ -172,6 +195,7 @@ LONG ReadNoFence(LONG const volatile *Source)
 {
     fr_point(FR_SP_READ, Source);
     fr_check_access(Source);
+    fr_race_access(Source, 4, FR_ACC_ATOMIC | FR_ACC_SHIM, RA);
     LONG v = __atomic_load_n(Source, __ATOMIC_RELAXED);
     fr_note_value(v);
     return v;
@@ -181,6 +205,8 @@ LONG ReadAcquire(LONG const volatile *Source)
 {
     fr_point(FR_SP_READ, Source);
     fr_check_access(Source);
+    fr_race_acquire(Source);
+    fr_race_access(Source, 4, FR_ACC_ATOMIC | FR_ACC_SHIM, RA);
     LONG v = __atomic_load_n(Source, __ATOMIC_ACQUIRE);
     fr_note_value(v);
     return v;
@@ -190,6 +216,7 @@ VOID WriteNoFence(LONG volatile *Destination, LONG Value)
 {
     fr_point_args(FR_SP_WRITE, Destination, 4, Value, 0);
     fr_check_access(Destination);
+    fr_race_access(Destination, 4, FR_ACC_ATOMIC | FR_ACC_WRITE | FR_ACC_SHIM, RA);
     if (__atomic_exchange_n(Destination, Value, __ATOMIC_RELAXED) != Value)
         fr_note_write();
     fr_note_value(Value);
@@ -199,6 +226,8 @@ VOID WriteRelease(LONG volatile *Destination, LONG Value)
 {
     fr_point_args(FR_SP_WRITE, Destination, 4, Value, 0);
     fr_check_access(Destination);
+    fr_race_access(Destination, 4, FR_ACC_ATOMIC | FR_ACC_WRITE | FR_ACC_SHIM, RA);
+    fr_race_release(Destination);
     if (__atomic_exchange_n(Destination, Value, __ATOMIC_RELEASE) != Value)
         fr_note_write();
     fr_note_value(Value);
