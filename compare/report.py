@@ -152,7 +152,8 @@ def print_matrix(cells: Sequence[Cell], console: Console | None = None,
         ("masked", STYLES[Verdict.MASKED]), " backend right, kernel leaks   ",
         ("wrong", STYLES[Verdict.WRONG]), " backend ≠ truth ((agent): the driver delivered "
         "every close once)   ",
-        ("unsafe", STYLES[Verdict.UNSAFE]), " memory-safety finding, livelock or deadlock",
+        ("unsafe", STYLES[Verdict.UNSAFE]),
+        " memory-safety finding, data race, livelock or deadlock",
     )
     console.print(legend)
     console.print(Text("each agent column: verdict, then the worst backend rate seen",

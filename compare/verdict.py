@@ -6,8 +6,9 @@
   ``openFlows``, or was never freed): the agent hides the driver's bug;
 * ``wrong``   — some client's backend figures (closes or failures by errno) differ from
   the ground truth;
-* ``unsafe``  — a memory-safety finding (use after free, double free, double move,
-  refcount underflow, freed while linked), a livelock or a deadlock.
+* ``unsafe``  — a memory-safety finding (use after free, out of bounds, double free,
+  double move, refcount underflow, freed while linked), a data race, a livelock or a
+  deadlock.
 
 They are ordered: a cell's verdict is the worst over its executions. A ``wrong`` verdict
 names its cause: ``driver`` when the kernel did not deliver every closed connection
@@ -29,10 +30,12 @@ from enum import IntEnum
 from kernel_model.scenario import GroundTruth
 
 MEMORY_SAFETY = frozenset(
-    {"use_after_free", "double_free", "double_move", "refcount_underflow", "freed_while_linked"}
+    {"use_after_free", "out_of_bounds", "double_free", "double_move", "refcount_underflow",
+     "freed_while_linked"}
 )
 HANGS = frozenset({"livelock", "deadlock"})
-UNSAFE_KINDS = MEMORY_SAFETY | HANGS
+RACES = frozenset({"data_race"})
+UNSAFE_KINDS = MEMORY_SAFETY | HANGS | RACES
 
 
 class Verdict(IntEnum):

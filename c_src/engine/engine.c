@@ -396,16 +396,20 @@ void fr_check_range(const volatile void *p, int size, int write, const void *pc)
     if (c < g_arena || c >= g_arena + g_arena_cap)
         return;
     size_t off = (size_t)(c - g_arena);
+    size_t used = __atomic_load_n(&g_arena_used, __ATOMIC_ACQUIRE);
+    fr_block *b = off < used ? &g_blocks[g_granule_block[off / FR_GRANULE]] : NULL;
+    if (b && __atomic_load_n(&b->state, __ATOMIC_ACQUIRE) != B_FREED &&
+        off + (size_t)size <= b->off + (size_t)b->size)
+        return; /* inside a live block: the common case */
     const char *what = write < 0 ? "access" : write ? "write" : "read";
     char where[48];
     fr_pc_text(pc, where, sizeof where);
-    if (off >= __atomic_load_n(&g_arena_used, __ATOMIC_ACQUIRE)) {
+    if (!b) {
         fr_report(FR_V_OUT_OF_BOUNDS, -1,
                   "%s of %d byte(s) at pool arena +%zu, where no block was ever allocated (%s)",
                   what, size, off, where);
         return;
     }
-    fr_block *b = &g_blocks[g_granule_block[off / FR_GRANULE]];
     unsigned rel = (unsigned)(off - b->off);
     if (__atomic_load_n(&b->state, __ATOMIC_ACQUIRE) == B_FREED) {
         if (pc)
@@ -505,6 +509,10 @@ void fr_describe_addr(const volatile void *p, char *buf, size_t n)
         return;
     }
     describe_obj(p, buf, n);
+    Dl_info info;
+    if (buf[0] == '0' && dladdr((const void *)p, &info) && info.dli_fbase) /* a variant's global */
+        snprintf(buf, n, "@data:%lx@",
+                 (unsigned long)((uintptr_t)p - (uintptr_t)info.dli_fbase));
 }
 
 /* ---- records -------------------------------------------------------------------- */

@@ -15,10 +15,11 @@
  * What "dependent" means here (two steps of different actors):
  *   - same CPU (conservative: a DPC that raises its CPU to DISPATCH disables the
  *     other actors there, and any step may raise or lower it);
- *   - same memory word, at least one writes (as executed: a compare-exchange that
- *     failed, or an exchange that stored the same value, only read; a pending
- *     interlocked operation counts as a write); spin locks count as writes to
- *     their word; every list operation touches one "lists" object;
+ *   - overlapping bytes of memory, at least one writes (as executed: a
+ *     compare-exchange that failed, or an exchange that stored the same value, only
+ *     read; a pending interlocked operation, and any instrumented plain or volatile
+ *     store of the variant (access.c), counts as a write); spin locks count as
+ *     writes to their word; every list operation touches one "lists" object;
  *   - a free and any access to the same pool block.
  * Events (an operation waiting for another's end), the settle actor (after
  * everyone) and the lock/unlock and same-CPU-owner pairs are orderings, never

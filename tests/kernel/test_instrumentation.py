@@ -308,3 +308,22 @@ def test_reduction_loses_nothing_with_plain_and_volatile_accesses(tmp_path, scen
         assert full.complete and reduced.complete
         assert set(full.by_kind) == set(reduced.by_kind), (path.name, full.by_kind)
         assert reduced.interleavings == full.maximal, path.name
+
+
+def test_the_matrix_calls_a_racy_proposal_unsafe():
+    from compare.matrix import Matrix
+    from compare.verdict import Verdict
+
+    matrix = Matrix([str(PLAIN_DEC)], ["workaround"], ["split-deletes"], sweep=200)
+    cell = matrix.cell(str(PLAIN_DEC), "workaround", "split-deletes")
+    assert cell.verdict is Verdict.UNSAFE
+    assert "data_race" in cell.findings
+
+
+def test_a_shim_call_outside_every_block_is_out_of_bounds(tmp_path):
+    path = tmp_path / "shim_past_flow.c"
+    path.write_text(PAST_FLOW.read_text().replace(
+        "    ((UCHAR *)Flow)[sizeof(FLOW_CONTEXT) + 64] = 1; /* 64 bytes past the flow */\n",
+        "    InterlockedIncrement((LONG *)((UCHAR *)Flow + sizeof(FLOW_CONTEXT) + 64));\n"))
+    res = run_batch(str(path), get_scenario("lingering-rst"), 10)
+    assert res.by_kind.get("out_of_bounds") == 10
