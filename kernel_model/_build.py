@@ -118,8 +118,9 @@ def instrumentation_problems(text: str) -> list[str]:
     blanked = _COMMENT.sub(lambda m: re.sub(r"[^\n]", " ", m.group(0)), text)
     problems = []
     for m in _ASM.finditer(blanked):
-        if _ASM_EMPTY.match(blanked, m.start()):
-            continue
+        before = blanked[blanked.rfind("\n", 0, m.start()) + 1:m.start()]
+        if len(re.findall(r'(?<!\\)"', before)) % 2 or _ASM_EMPTY.match(blanked, m.start()):
+            continue  # inside a string literal, or an empty compiler barrier
         line = blanked.count("\n", 0, m.start()) + 1
         problems.append(
             f"line {line}: inline assembly: flowrace cannot see the memory it reads or writes "

@@ -2,8 +2,10 @@
 points, checked accesses and input to the happens-before data-race detector
 (c_src/engine/access.c, race.c)."""
 
+import json
 import re
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -27,8 +29,9 @@ def line_of(path: Path, needle: str) -> int:
     return next(i for i, text in enumerate(path.read_text().splitlines(), 1) if needle in text)
 
 
-def test_plain_decrement_is_a_data_race_naming_both_accesses_and_loses_a_move():
-    res = explore(str(PLAIN_DEC), "split-deletes", strategy="dfs")
+def test_plain_decrement_is_a_data_race_naming_both_accesses_and_loses_a_move(tmp_path):
+    res = explore(str(PLAIN_DEC), "split-deletes", strategy="dfs", out=tmp_path,
+                  pictures=False)
     assert res.complete
     assert "data_race" in res.kinds
     assert res.kinds & {"leak", "double_move"}  # the lost update itself
@@ -40,6 +43,13 @@ def test_plain_decrement_is_a_data_race_naming_both_accesses_and_loses_a_move():
     assert race.detail.count("AssocCount") == 2
     assert re.search(r"plain (read|write) .* by cpu\d at step \d+ races with the plain write "
                      r".* by cpu\d at step \d+", race.detail), race.detail
+    # the counterexample replays to the same race, from its trace, in a fresh process
+    trace = res.counterexample("data_race").files["trace"]
+    proc = subprocess.run([sys.executable, "-m", "compare.cli", "replay", str(trace), "--json"],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 1
+    kinds = {v["kind"] for v in json.loads(proc.stdout)["violations"]}
+    assert "data_race" in kinds
 
 
 def test_plain_decrement_fails_validate_with_a_data_race(tmp_path):
@@ -327,3 +337,10 @@ def test_a_shim_call_outside_every_block_is_out_of_bounds(tmp_path):
         "    InterlockedIncrement((LONG *)((UCHAR *)Flow + sizeof(FLOW_CONTEXT) + 64));\n"))
     res = run_batch(str(path), get_scenario("lingering-rst"), 10)
     assert res.by_kind.get("out_of_bounds") == 10
+
+
+def test_stress_mode_checks_plain_accesses_too():
+    from kernel_model import stress
+
+    res = stress(str(PAST_FLOW), 200, 2, seed=1)
+    assert "out_of_bounds" in {v.kind for v in res.violations}
