@@ -179,6 +179,14 @@ static VOID Pair(PFLOW_CONTEXT Flow, ULONG Association)
     } else if (InterlockedCompareExchange(&g_Flag, 1, 1) == 1 && g_Data != 42) {
         InterlockedIncrement(&g_Bad);
     }
+#elif defined(FAILED_CAS)
+    (void)h;
+    if (Association == 0) {
+        g_Data = 42;
+        InterlockedCompareExchange(&g_Flag, 5, 7); /* fails: writes nothing, releases nothing */
+    } else if (InterlockedCompareExchange(&g_Flag, 5, 7) == 0 && g_Data != 42) {
+        InterlockedIncrement(&g_Bad);
+    }
 #elif defined(VOLATILE_FLAG)
     (void)h;
     if (Association == 0) {
@@ -238,7 +246,8 @@ def races(path: Path, scenario: Scenario) -> set[str]:
 
 
 @pytest.mark.parametrize("synced, unsynced", [("LOCK", "NOLOCK"),
-                                              ("INTERLOCKED", "VOLATILE_FLAG")])
+                                              ("INTERLOCKED", "VOLATILE_FLAG"),
+                                              ("INTERLOCKED", "FAILED_CAS")])
 def test_each_synchronisation_suppresses_the_report_and_its_absence_shows_it(
         tmp_path, synced, unsynced):
     scenario = two_deletes(ordered=False)
@@ -250,6 +259,15 @@ def test_event_order_suppresses_the_report_and_its_absence_shows_it(tmp_path):
     path = pair_proposal(tmp_path, "EVENTS")
     assert "data_race" not in races(path, two_deletes(ordered=True))
     assert "data_race" in races(path, two_deletes(ordered=False))
+
+
+def test_a_race_on_a_global_names_it(tmp_path):
+    res = explore(str(pair_proposal(tmp_path, "NOLOCK")), two_deletes(ordered=False),
+                  strategy="dfs", minimise=False)
+    race = next(v for v in res.counterexample("data_race").outcome.violations
+                if v.kind == "data_race")
+    assert race.detail.count("g_Data") == 2, race.detail
+    assert race.detail.count("pair_nolock.c:") == 2, race.detail
 
 
 def test_accesses_on_one_cpu_never_race(tmp_path):
