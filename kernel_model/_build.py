@@ -150,7 +150,31 @@ def compile_variant_object(variant_c: Path, obj_dir: Path,
     if proc.returncode != 0:
         raise VariantBuildError((proc.stderr or proc.stdout).strip()
                                 or "the compiler failed (no message)")
+    unhandled = _unhandled_hooks(obj)
+    if unhandled:
+        lines = [f"{variant_c}:{n}" for n, text in enumerate(text.splitlines(), 1)
+                 if re.search(r"\b__(atomic|sync)_\w+|__int128", text)]
+        raise VariantBuildError(
+            f"{variant_c}: the compiler turned an access into {', '.join(unhandled)}, which "
+            "flowrace's instrumentation does not handle (a 128-bit atomic?)"
+            + (f"; look at {', '.join(lines[:5])}" if lines else ""))
     return obj
+
+
+_HANDLED = re.compile(
+    r"__tsan_(init|func_entry|func_exit|(unaligned_)?(volatile_)?(read|write)(1|2|4|8|16)"
+    r"|(read|write)_range|vptr_(update|read)|atomic(8|16|32|64)_(load|store|exchange|fetch_\w+"
+    r"|compare_exchange_(strong|weak|val))|atomic_(thread|signal)_fence)$")
+
+
+def _unhandled_hooks(obj: Path) -> list[str]:
+    """Instrumentation entry points the object calls that c_src/engine/access.c lacks."""
+    try:
+        out = subprocess.run(["nm", "-u", str(obj)], capture_output=True, text=True).stdout
+    except OSError:
+        return []  # no binutils: the module's load will name the symbol
+    names = {line.split()[-1] for line in out.splitlines() if "__tsan_" in line}
+    return sorted(n for n in names if not _HANDLED.match(n))
 
 
 HEADERS = (

@@ -12,7 +12,7 @@ import pytest
 
 from compare.scenarios import get_scenario
 from compare.validate import validate
-from kernel_model import Actor, Classify, Delete, Flow, Scenario, run_batch
+from kernel_model import Actor, Classify, Delete, Flow, Scenario, run, run_batch
 from kernel_model.explore import explore
 from kernel_model.explore._engine import Dfs, Target
 from kernel_model.variants import load_variant
@@ -362,3 +362,30 @@ def test_stress_mode_checks_plain_accesses_too():
 
     res = stress(str(PAST_FLOW), 200, 2, seed=1)
     assert "out_of_bounds" in {v.kind for v in res.violations}
+
+
+def test_gnu_atomics_are_atomic_scheduling_points(tmp_path):
+    text = (Path(__file__).parents[2] / "c_src" / "variants" / "assoc_count.c").read_text()
+    text = text.replace("InterlockedIncrement(&Flow->RefCount);",
+                        "__atomic_add_fetch(&Flow->RefCount, 1, __ATOMIC_SEQ_CST);")
+    text = text.replace("if (InterlockedDecrement(&Flow->RefCount) == 0)",
+                        "if (__atomic_sub_fetch(&Flow->RefCount, 1, __ATOMIC_ACQ_REL) == 0)")
+    path = tmp_path / "gnu_atomics.c"
+    path.write_text(text)
+    res = explore(str(path), "lingering-rst", strategy="dfs", minimise=False)
+    assert res.complete and not res.violations, [v.detail for v in res.violations]
+    outcome = run(str(path), get_scenario("lingering-rst"), seed=1)
+    assert any(s.op == "AtomicRMW" and "RefCount" in s.obj for s in outcome.steps)
+
+
+def test_a_128_bit_atomic_is_refused_with_a_clear_message(tmp_path):
+    text = UNDER_LOCK.read_text().replace(
+        "VOID FlowVariantSweep(VOID) {}",
+        "__int128 g_Wide;\nVOID FlowVariantSweep(VOID) { __atomic_fetch_add(&g_Wide, 1, 5); }")
+    bad = tmp_path / "wide_atomic.c"
+    bad.write_text(text)
+    proc = subprocess.run(["flowrace", "run", "--driver", str(bad), "--scenario",
+                           "lingering-rst", "--seed", "1"], capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert "__tsan_atomic128_fetch_add" in proc.stderr
+    assert f"wide_atomic.c:{line_of(bad, '__atomic_fetch_add')}" in proc.stderr
