@@ -5,9 +5,10 @@
  * clock. Happens-before is program order plus these synchronisations:
  *   - spin locks: a release joins the holder's clock into the lock's, an acquire
  *     joins the lock's into the acquirer's (engine.c, fr_lock_acquired/released);
- *   - interlocked operations are full barriers: each is an acquire and a release
- *     on the variable it operates on (so two CPUs ordered through one counter are
- *     ordered; a barrier on one variable orders nothing through another);
+ *   - interlocked operations are full barriers: each is an acquire and, when it
+ *     writes, a release on the variable it operates on (so two CPUs ordered through
+ *     one counter are ordered; a barrier on one variable orders nothing through
+ *     another; a failed compare-exchange only reads, as the explorer sees it too);
  *     ReadAcquire is an acquire, WriteRelease a release, ReadNoFence/WriteNoFence
  *     and volatile accesses order nothing (relaxed atomics); a C11/GNU atomic
  *     follows its memory order (engine/access.c);
