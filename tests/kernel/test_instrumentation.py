@@ -329,7 +329,15 @@ def test_reduction_loses_nothing_with_plain_and_volatile_accesses(tmp_path, scen
     """Reduced against unreduced search: the same kinds, and as many interleavings."""
     mixed = tmp_path / "mixed_sizes.c"
     mixed.write_text(MIXED)
-    for path in (PLAIN_DEC, CHECK_THEN_ACT, UNDER_LOCK, mixed):
+    # a spin on a volatile read, and on one byte of the count (its wait keys have sizes)
+    retry = (Path(__file__).parents[2] / "c_src" / "variants" / "retry.c").read_text()
+    loop = "while (InterlockedCompareExchange(&Flow->RefCount, 2, 2) != 2)"
+    assert loop in retry
+    spin_volatile = tmp_path / "spin_volatile.c"
+    spin_volatile.write_text(retry.replace(loop, "while (*(volatile LONG *)&Flow->RefCount != 2)"))
+    spin_byte = tmp_path / "spin_byte.c"
+    spin_byte.write_text(retry.replace(loop, "while (*(volatile UCHAR *)&Flow->RefCount != 2)"))
+    for path in (PLAIN_DEC, CHECK_THEN_ACT, UNDER_LOCK, mixed, spin_volatile, spin_byte):
         target = Target.make(str(path), scenario)
         full = Dfs(target, reduction=False).run(max_executions=2_000_000)
         reduced = Dfs(target, reduction=True).run(max_executions=2_000_000)
