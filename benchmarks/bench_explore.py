@@ -1,11 +1,11 @@
 """Exploration speed, printed (not a timed test).
 
     python3 benchmarks/bench_explore.py [--executions N] [--dfs-budget S] [--skip-jobs]
-                                        [--repeat R]
+                                        [--repeat R] [--scenario NAME ...]
 
 * random and pct executions/s on one core (lingering-rst, the loop in C);
-* dfs on lingering-rst for every built-in variant: time to cover it, executions,
-  the interleavings they stand for;
+* dfs on lingering-rst (or each --scenario) for every built-in variant: time to cover
+  it, executions, the interleavings they stand for;
 * --jobs 2 against --jobs 1: pct seed ranges, dfs schedule-prefix shards (a search of
   several seconds, and one of about one second).
 
@@ -41,24 +41,34 @@ def main() -> None:
                     help="seconds a dfs may take before it is reported incomplete")
     ap.add_argument("--skip-jobs", action="store_true")
     ap.add_argument("--repeat", type=int, default=3, help="runs per --jobs figure (the best)")
+    ap.add_argument("--scenario", action="append",
+                    help="scenario of the dfs table (repeatable; default lingering-rst)")
     args = ap.parse_args()
     print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f}")
     for strategy in ("random", "pct"):
         print(f"{strategy:>6} original x lingering-rst: {per_core(strategy, args.executions):,.0f} "
               "executions/s on one core")
-    print("dfs x lingering-rst (Source-DPOR + sleep sets, interleavings counted):")
+    for scenario in args.scenario or ["lingering-rst"]:
+        dfs_table(scenario, args.dfs_budget)
+    if args.skip_jobs:
+        return
+    jobs_figures(args.repeat)
+
+
+def dfs_table(scenario: str, budget: float) -> None:
+    print(f"dfs x {scenario} (Source-DPOR + sleep sets, interleavings counted):")
     for driver in builtin_names():
-        res = explore(driver, "lingering-rst", "dfs", time_budget=args.dfs_budget,
-                      minimise=False)
+        res = explore(driver, scenario, "dfs", time_budget=budget, minimise=False)
         d = res.details
         inter = d.get("interleavings")
         print(f"  {driver:26} {'complete' if res.complete else 'INCOMPLETE':10} "
               f"{res.seconds:7.2f} s  {res.executions:>9,} executions  "
               f"{inter if inter is None else f'{inter:.3g}':>9} interleavings  "
               f"{sorted(res.kinds) or '-'}")
-    if args.skip_jobs:
-        return
-    print(f"--jobs 2 against --jobs 1 (best of {args.repeat} each):")
+
+
+def jobs_figures(repeat: int) -> None:
+    print(f"--jobs 2 against --jobs 1 (best of {repeat} each):")
     for label, kw in (("pct original x rst-storm, 1,000,000 executions",
                        dict(driver="original", scenario="rst-storm", strategy="pct",
                             max_executions=1_000_000, depth=3)),
@@ -69,7 +79,7 @@ def main() -> None:
         times = {}
         for jobs in (1, 2):
             best = None
-            for _ in range(args.repeat):
+            for _ in range(repeat):
                 t0 = time.perf_counter()
                 res = explore(**kw, jobs=jobs, minimise=False)
                 took = time.perf_counter() - t0

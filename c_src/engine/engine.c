@@ -1387,7 +1387,7 @@ static int execute(const FR_SCENARIO_SPEC *sc, const FR_RUN_SPEC *run, uint64_t 
         return g_error;
     }
     int max_steps = run->max_steps > 0 ? run->max_steps : 100000;
-    int current = -1;
+    int current = -1, cut = 0;
     int gnode = run->record_states ? fr_graph_state(fr_state_hash(), 1) : -1;
     for (;;) {
         if (g_burst >= 0)
@@ -1414,8 +1414,10 @@ static int execute(const FR_SCENARIO_SPEC *sc, const FR_RUN_SPEC *run, uint64_t 
             break;
         }
         int c = pick(mask, current);
-        if (c < 0)
+        if (c < 0) { /* cut short by the strategy (a redundant dfs branch) or an error */
+            cut = 1;
             break;
+        }
         fr_actor *a = &g_actors[c];
         raw_step *st = &g_trace[g_steps++];
         st->actor = c;
@@ -1467,7 +1469,7 @@ static int execute(const FR_SCENARIO_SPEC *sc, const FR_RUN_SPEC *run, uint64_t 
             quiescent = 0;
     if (quiescent && !g_error)
         fr_harness_check_quiescent();
-    if (gnode >= 0)
+    if (gnode >= 0 && !cut) /* where executions end, not where a search cut one short */
         fr_graph_terminal(gnode, fr_violation_kinds());
     fr_mode = FR_MODE_IDLE;
     return g_error;
@@ -1540,6 +1542,8 @@ void fr_sched_view(int i, fr_actor_view *out)
     out->woke = a->woke;
     out->n_woke = a->woke ? a->nwoke : 0;
     out->woke_keys = a->woke_keys;
+    out->n_held = a->n_held;
+    out->held = a->held;
     out->woke_key_sizes = a->woke_key_size;
 }
 

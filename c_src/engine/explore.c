@@ -20,18 +20,24 @@
  *     read; a pending interlocked operation, and any instrumented plain or volatile
  *     store of the variant (access.c), counts as a write); spin locks count as
  *     writes to their word; every list operation touches one "lists" object;
- *   - a free and any access to the same pool block.
+ *   - a free and any access to the same pool block;
+ *   - a free and any list operation (a list operation touches the links of its
+ *     entry and of the entry's neighbours, whichever flows they are).
  * Events (an operation waiting for another's end), the settle actor (after
- * everyone) and the lock/unlock and same-CPU-owner pairs are orderings, never
- * races: they enter happens-before but are not co-enabled.
+ * everyone), the same-CPU-owner pairs and any pair where one actor holds a spin
+ * lock the other holds or takes are orderings, never races: they enter
+ * happens-before but are not co-enabled. Counting such a pair as a race would be
+ * worse than wasteful: its reversal cannot happen, and its clock would hide the
+ * race that can (the lock acquisition that opened the critical section).
  *
  * Spins (engine.c, "spins"): after YieldProcessor a spinner waits until another
  * actor writes a word its iteration accessed, or runs a burst (its next
  * iterations alone). Whether it may run, and which of the two it does, depends
  * on the writes to those words: the step that ends a wait reads them all. A
- * burst's later steps are forced (nobody else can run between them): they enter
- * happens-before but race with nothing, so a race lands on the burst's first
- * step. Whether a burst that runs out was alone (a livelock) or not (it changed
+ * burst's later steps are forced (nobody else can run between them): a race with
+ * one of them is reversed before the burst's first step (race_point), and a
+ * forced step may itself be the later step of a race (the burst may read a word
+ * the iteration before it did not: a retry's last try, say). Whether a burst that runs out was alone (a livelock) or not (it changed
  * nothing and waits on) depends on whether anyone else could run, which no
  * footprint records: the search places such a fruitless burst anywhere it is
  * independent, so two livelocks it tells apart only by how many fruitless spins
@@ -63,11 +69,13 @@
 enum { C_WRITE = 1, C_FREE = 2, C_LOCK = 4, C_UNLOCK = 8, C_WORLD = 16, C_WROTE = 32,
        C_FORCED = 64 };
 #define FP_KEYS 4 /* words a spin's wait may read; more read the world */
+#define FP_HELD 8 /* spin locks an actor may hold at once (engine.c: FR_MAX_HELD) */
 
 typedef struct fp {
     uintptr_t key;
     int size;                /* bytes from key: accesses conflict when their bytes overlap */
     uintptr_t wait[FP_KEYS]; /* the step ends a spin's wait: it reads these */
+    uintptr_t held[FP_HELD]; /* spin locks its actor held right before the step */
     int wait_size[FP_KEYS];
     int block;
     short actor;
@@ -75,6 +83,7 @@ typedef struct fp {
     unsigned char cat;
     unsigned char owns;
     unsigned char nwait;
+    unsigned char nheld;
 } fp;
 
 typedef struct node {
@@ -222,6 +231,14 @@ static void footprint(fp *f, int actor, int op, const volatile void *obj, int si
     }
     if (op == FR_SP_BEGIN && X.spin_op[spin_slot(op_index)])
         f->cat |= C_WORLD;
+    /* the locks held before the step: the view is taken after a step that ran, so a
+     * lock it took is not yet held, and one it released still was */
+    f->nheld = 0;
+    for (int h = 0; h < v->n_held && f->nheld < FP_HELD; h++)
+        if (pending || op != FR_SP_LOCK || v->held[h] != obj)
+            f->held[f->nheld++] = (uintptr_t)v->held[h];
+    if (!pending && op == FR_SP_UNLOCK && obj && f->nheld < FP_HELD)
+        f->held[f->nheld++] = (uintptr_t)obj;
 }
 
 static void pending_fp(int actor, fp *f)
@@ -258,20 +275,48 @@ static int dependent(const fp *a, const fp *b)
         return 1;
     if (a->block >= 0 && a->block == b->block && ((a->cat | b->cat) & C_FREE))
         return 1;
+    /* a list operation reads and writes the links of its entry and of the entry's
+     * neighbours, whichever flows they are: a free conflicts with every one */
+    if (((a->cat & C_FREE) && b->key == KEY_LISTS) || ((b->cat & C_FREE) && a->key == KEY_LISTS))
+        return 1;
     return a->key && b->key && overlap(a->key, a->size, b->key, b->size) &&
            ((a->cat | b->cat) & C_WRITE);
 }
 
+/* Does a hold, right before its step, a spin lock that b holds or takes? */
+static int lock_conflict(const fp *a, const fp *b)
+{
+    for (int h = 0; h < a->nheld; h++) {
+        if ((b->cat & C_LOCK) && b->key == a->held[h])
+            return 1;
+        for (int k = 0; k < b->nheld; k++)
+            if (b->held[k] == a->held[h])
+                return 1;
+    }
+    return 0;
+}
+
+/* Could the two steps be enabled in the same state, so that either could run first?
+ * A pair that cannot is ordered, never a race: reversing it is impossible, and
+ * counting it as a race would hide, behind it, the race that can be reversed (the
+ * lock that opened the critical section, say). */
 static int coenabled(const fp *a, const fp *b)
 {
-    if ((a->cat | b->cat) & C_FORCED)
-        return 0;
     if (a->cpu == b->cpu && (a->owns || b->owns))
         return 0;
     if (a->key == b->key && (a->cat & (C_LOCK | C_UNLOCK)) && (b->cat & (C_LOCK | C_UNLOCK)) &&
         ((a->cat ^ b->cat) & C_UNLOCK))
         return 0;
-    return 1;
+    return !lock_conflict(a, b) && !lock_conflict(b, a);
+}
+
+/* A burst runs alone: nothing can be placed between its steps, so a race with one of
+ * its forced steps is reversed before the burst's first step (the index returned). */
+static int race_point(int i)
+{
+    while (i > 0 && (X.nodes[i].f.cat & C_FORCED))
+        i--;
+    return i;
 }
 
 /* ---- the search ---------------------------------------------------------------------- */
@@ -359,10 +404,11 @@ static void pending_races(int p, int n_steps)
             continue;
         if (clock[g->actor] < i)
             join(clock, &X.vc[(size_t)i * MAXA]);
-        if (rc[g->actor] < i && coenabled(g, &t)) {
+        int r = race_point(i);
+        if (rc[g->actor] < r && coenabled(&X.nodes[r].f, &t)) {
             if (nr < 64)
-                races[nr++] = i;
-            join(rc, &X.vc[(size_t)i * MAXA]);
+                races[nr++] = r;
+            join(rc, &X.vc[(size_t)r * MAXA]);
         }
     }
     for (int r = 0; r < nr; r++)
@@ -514,10 +560,11 @@ void fr_dfs_stepped(int d, int c, int op, const volatile void *obj, int op_index
             continue;
         if (vc[g->actor] < i)
             join(vc, &X.vc[(size_t)i * MAXA]);
-        if (rc[g->actor] < i && coenabled(g, &n->f)) {
-            if (analyse && i >= X.floor && nr < 64)
-                races[nr++] = i;
-            join(rc, &X.vc[(size_t)i * MAXA]);
+        int r = race_point(i);
+        if (rc[g->actor] < r && coenabled(&X.nodes[r].f, &n->f)) {
+            if (analyse && r >= X.floor && nr < 64)
+                races[nr++] = r;
+            join(rc, &X.vc[(size_t)r * MAXA]);
         }
     }
     vc[c] = d;

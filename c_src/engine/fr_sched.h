@@ -26,6 +26,8 @@ typedef struct fr_actor_view {
     int woke;        /* its last step ended a wait: 1 after a write, 2 beginning a burst */
     int n_woke;      /* the words that wait was on (-1: any write) */
     const volatile void *const *woke_keys;
+    int n_held;      /* the spin locks it holds now (after its last step) */
+    const volatile void *const *held;
     const int *woke_key_sizes;
 } fr_actor_view;
 

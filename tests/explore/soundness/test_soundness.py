@@ -1,0 +1,254 @@
+"""The reduction against the search without it, on generated programs.
+
+A `complete` dfs is a proof over every interleaving, so every mechanism that prunes
+(sleep sets, source sets, bursts and their forced steps, spin waits, wide spins, the
+lock-aware race test) must lose nothing. The built-in variants are what the explorer
+was tuned on; here hypothesis generates small driver variants (gen.py) and micro
+scenarios, and each is explored twice: reduced, and without reduction (unbounded when
+that is affordable, else preemption-bounded). The two must reach the same finding
+kinds and the same final states (with a bound: everything the bounded full search
+reaches, the reduced one reaches too).
+
+A failing program is written out as a C proposal and its scenario as Python (the
+assertion names the folder; FLOWRACE_SOUNDNESS_OUT chooses it). The number of programs
+is FLOWRACE_SOUNDNESS_EXAMPLES (default 200; nightly: thousands).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, assume, given, note, settings
+from hypothesis import strategies as st
+
+from kernel_model import load_variant
+from kernel_model.explore._engine import Dfs, Target, kinds_of
+
+HERE = Path(__file__).resolve().parent
+_spec = importlib.util.spec_from_file_location("flowrace_soundness_gen", HERE / "gen.py")
+gen = importlib.util.module_from_spec(_spec)
+sys.modules[_spec.name] = gen
+_spec.loader.exec_module(gen)
+
+EXAMPLES = int(os.environ.get("FLOWRACE_SOUNDNESS_EXAMPLES", "200"))
+FULL_CAP = int(os.environ.get("FLOWRACE_SOUNDNESS_FULL_CAP", "40000"))
+REDUCED_CAP = 200_000
+BOUNDS = (None, 3, 2, 1)
+OUT = Path(os.environ.get("FLOWRACE_SOUNDNESS_OUT")
+           or Path(tempfile.gettempdir()) / "flowrace-soundness")
+
+
+def interp():
+    return load_variant(HERE / "interp.c")
+
+
+class Search:
+    """One dfs: its status, finding kinds, and the final states it reached."""
+
+    def __init__(self, target: Target, *, reduction: bool, bound: int | None, cap: int,
+                 **dfs):
+        lib, ffi = target.lib, target.ffi
+        lib.fr_graph_reset(1 << 22)
+        self.dfs = Dfs(target, reduction=reduction, preemption_bound=bound,
+                       count_interleavings=False, record_states=True, **dfs)
+        self.status = self.dfs.run(cap)
+        self.kinds = set(self.status.by_kind)
+        node = ffi.new("FR_GRAPH_NODE *")
+        self.finals: set[int] = set()
+        for i in range(lib.fr_graph_nodes()):
+            lib.fr_graph_node(i, node)
+            # two livelocks told apart only by fruitless spins before them count as one
+            if node.terminal and "livelock" not in kinds_of(node.kinds):
+                self.finals.add(int(node.hash))
+        self.complete = self.status.complete and not lib.fr_graph_truncated()
+
+
+def explore_both(program, scenario, driver=None, cap: int = FULL_CAP,
+                 bounds=BOUNDS) -> tuple[Search, Search, int | None]:
+    """The reduced search and the largest affordable full one (and its bound)."""
+    os.environ["FLOWRACE_GEN_PROGRAM"] = program.encode()
+    target = Target.make(driver or interp(), scenario, max_steps=3000)
+    reduced = Search(target, reduction=True, bound=None, cap=REDUCED_CAP)
+    for bound in bounds:
+        full = Search(target, reduction=False, bound=bound, cap=cap)
+        if full.complete:
+            return reduced, full, bound
+    return reduced, full, -1
+
+
+def write_out(program, scenario, why: str) -> Path:
+    key = hashlib.sha256((program.encode() + repr(scenario)).encode()).hexdigest()[:12]
+    folder = OUT / key
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "program.c").write_text(program.to_c(f"soundness counterexample {key}: {why}"))
+    (folder / "scenario.py").write_text(gen.scenario_source(scenario))
+    (folder / "program.txt").write_text(program.encode())  # FLOWRACE_GEN_PROGRAM for interp.c
+    return folder
+
+
+def check(program, scenario) -> None:
+    reduced, full, bound = explore_both(program, scenario)
+    assume(bound != -1)  # not even the 1-bounded full search fits the budget
+    assert reduced.complete, "the reduced search did not finish on a micro program"
+    if bound is None:
+        ok = reduced.kinds == full.kinds and reduced.finals == full.finals
+    else:
+        ok = full.kinds <= reduced.kinds and full.finals <= reduced.finals
+    if not ok:
+        why = (f"full search (bound {bound}) kinds {sorted(full.kinds)}, "
+               f"{len(full.finals)} final states; reduced {sorted(reduced.kinds)}, "
+               f"{len(reduced.finals)}; final states the reduced search missed: "
+               f"{len(full.finals - reduced.finals)}")
+        folder = write_out(program, scenario, why)
+        pytest.fail(f"the reduction lost executions: {why}. Replay: {folder}/program.c "
+                    f"with the scenario in {folder}/scenario.py")
+
+
+@settings(max_examples=EXAMPLES, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+@given(program=gen.programs(), scenario=gen.scenarios())
+def test_reduction_reaches_what_the_full_search_reaches(program, scenario):
+    note(program.to_c())
+    note(repr(scenario))
+    check(program, scenario)
+
+
+def _issue10_program(limit: int):
+    """Bounded retry under the table lock, CLOSING and a sweep that checks the count
+    outside the lock's hold, a drain that frees outright (issue 10's report)."""
+    S, R, A = gen.S, gen.R, gen.A
+    body = (gen.Stmt(gen.LOCKED, gen.TABLE, then=(
+        gen.Stmt(gen.CAS, R, 1, 2, then=(gen.Stmt(gen.MOVEL), gen.Stmt(gen.FLAG))),)),)
+    delete = (gen.Stmt(gen.DEC, A, then=(
+        gen.Stmt(gen.RETRY, limit, 0, then=body),
+        gen.Stmt(gen.IFFLAG, other=(gen.Stmt(gen.XCHG, S, 1), gen.Stmt(gen.DEC, R)))),
+        other=(gen.Stmt(gen.DEC, R),)),)
+    sweep = (gen.Stmt(gen.READ, S, 1, then=(gen.Stmt(gen.READ, R, 1, then=(
+        gen.Stmt(gen.OUTSIDE, then=(gen.Stmt(gen.MOVE),)),)),)),)
+    return gen.Program(ref=(gen.Stmt(gen.INC, R),), deref=(gen.Stmt(gen.DEC, R),),
+                       lookup=(gen.Stmt(gen.INC, R),), delete=delete,
+                       drained=(gen.Stmt(gen.FREE),), sweep=sweep)
+
+
+def test_the_c_rendering_runs_like_the_interpreter(tmp_path):
+    """What a developer replays is what the harness explored: the same executions,
+    findings and final states from the C file as from the interpreter."""
+    from kernel_model import Actor, Delete, Flow, LatePacket, Poll, Scenario
+
+    sc = Scenario(name="g", description="", flows=[Flow(cookie=1, associations=1)],
+                  actors=[Actor("cpu0", 0, [LatePacket(0, "data")]),
+                          Actor("cpu1", 1, [Delete(0, 0)]), Actor("agent", 2, [Poll("c1")])])
+    program = _issue10_program(2)
+    src = tmp_path / "program.c"
+    src.write_text(program.to_c())
+    compiled = load_variant(src)
+    a, _, _ = explore_both(program, sc)
+    b, _, _ = explore_both(program, sc, driver=compiled)
+    assert a.status.executions == b.status.executions
+    assert a.kinds == b.kinds and a.finals == b.finals
+    assert a.complete and b.complete
+
+
+def _micro10():
+    from kernel_model import Actor, Delete, Flow, LatePacket, Poll, Scenario
+
+    return Scenario(name="g", description="", flows=[Flow(cookie=1, associations=1)],
+                    actors=[Actor("cpu0", 0, [LatePacket(0, "data")]),
+                            Actor("cpu1", 1, [Delete(0, 0)]),
+                            Actor("cpu2", 2, [LatePacket(0, "data")]),
+                            Actor("agent", 3, [Poll("c1")])])
+
+
+@pytest.mark.parametrize("limit", [1, 2, 3, 4, 8])
+def test_issue10_shape_on_a_micro_scenario(limit):
+    """The shape that dfs once proved correct: the reduction lost the interleaving where
+    the bounded retry gives up (a burst) while the late packet still holds the flow,
+    because a step inside the packet's critical section counted as a race with the
+    retry's lock acquisition. The reduced search finds the use after free."""
+    os.environ["FLOWRACE_GEN_PROGRAM"] = _issue10_program(limit).encode()
+    reduced = Search(Target.make(interp(), _micro10(), max_steps=3000), reduction=True,
+                     bound=None, cap=REDUCED_CAP)
+    assert reduced.complete and "use_after_free" in reduced.kinds
+
+
+def test_issue10_shape_agrees_with_the_full_search():
+    reduced, full, bound = explore_both(_issue10_program(1), _micro10(), cap=400_000,
+                                        bounds=(3,))
+    assert bound == 3 and "use_after_free" in full.kinds
+    assert full.kinds <= reduced.kinds and full.finals <= reduced.finals
+
+
+def test_a_burst_whose_last_try_reads_a_new_word():
+    """Regression: a burst's later steps raced with nothing, on the ground that the
+    burst's first step waits on their words. A retry whose last try reads the state
+    (which the tries before did not) reads it in a forced step, so the late packet's
+    write of the state was never placed after it, and the leak (the burst reads the
+    state before the packet marks it, and gives up) was missed."""
+    from kernel_model import Actor, Delete, Flow, LatePacket, Scenario
+
+    S, R, A, Stmt = gen.S, gen.R, gen.A, gen.Stmt
+    free = (Stmt(gen.DEC, R, then=(Stmt(gen.FREE),)),)
+    tries = Stmt(gen.RETRY, 2, 0, then=(Stmt(gen.READ, R, 2, then=(Stmt(gen.FLAG),)),),
+                 other=(Stmt(gen.READ, S, 1, then=(Stmt(gen.FLAG),)),))
+    program = gen.Program(
+        ref=(Stmt(gen.INC, R),), deref=(Stmt(gen.XCHG, S, 1), *free),
+        lookup=(Stmt(gen.INC, R),),
+        delete=(Stmt(gen.DEC, A, then=(tries, Stmt(gen.IFFLAG, then=(Stmt(gen.MOVE),)))),
+                *free),
+        drained=free, sweep=())
+    sc = Scenario(name="g", description="", flows=[Flow(cookie=1, associations=1)],
+                  actors=[Actor("cpu0", 0, [LatePacket(0, "data")]),
+                          Actor("cpu1", 1, [Delete(0, 0)])])
+    reduced, full, bound = explore_both(program, sc)
+    assert bound is None and full.kinds == {"leak"}
+    assert reduced.kinds == full.kinds and reduced.finals == full.finals
+
+
+def test_the_generator_exercises_every_mechanism():
+    """Every pruning mechanism of the explorer meets generated programs: retries bounded
+    and not (bursts, fruitless bursts, livelocks), with either spin hint, a lock taken
+    in each try (lock-aware races), a last try that reads a word the others did not
+    (a burst's forced step on a new word), a try that reads the lists (a wide spin and
+    the search's restart), claims, sweeps, frees."""
+    seen: set[str] = set()
+
+    @settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None)
+    @given(gen.programs())
+    def collect(program):
+        seen.update(gen.features(program))
+
+    collect()
+    assert seen >= gen.ALL_FEATURES, gen.ALL_FEATURES - seen
+
+
+@settings(max_examples=max(EXAMPLES // 5, 10), deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(program=gen.programs(), scenario=gen.scenarios(), depth=st.integers(1, 12))
+def test_shards_together_reach_what_one_search_reaches(program, scenario, depth):
+    """--jobs splits dfs into schedule-prefix shards (each with the sleep set its prefix
+    ends in); together they find the same kinds and final states as one search."""
+    os.environ["FLOWRACE_GEN_PROGRAM"] = program.encode()
+    target = Target.make(interp(), scenario, max_steps=3000)
+    one = Search(target, reduction=True, bound=None, cap=REDUCED_CAP)
+    assume(one.complete)
+    spins = one.dfs.spin_ops()  # what the probe tells the shards
+    split = Search(target, reduction=True, bound=None, cap=0, split_depth=depth,
+                   spin_ops=spins)
+    kinds, finals = set(split.kinds), set(split.finals)  # executions above the split
+    for prefix, sleep in split.dfs.shards():
+        part = Search(target, reduction=True, bound=None, cap=REDUCED_CAP, prefix=prefix,
+                      prefix_sleep=sleep, spin_ops=spins)
+        assert part.complete
+        kinds |= part.kinds
+        finals |= part.finals
+    if kinds != one.kinds or finals != one.finals:
+        folder = write_out(program, scenario, f"shards at depth {depth} differ")
+        pytest.fail(f"the shards at depth {depth} found {sorted(kinds)} and {len(finals)} "
+                    f"final states, one search {sorted(one.kinds)} and {len(one.finals)}: "
+                    f"{folder}")
