@@ -10,9 +10,11 @@ from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Any
 
-from agent_model._stats import ZERO_COUNTERS, StatCounters
+from agent_model._stats import U64, ZERO_COUNTERS, StatCounters, check_counter
 
 __all__ = ["ConnectionDirection", "ConnectionStats", "ConnectionTuple"]
+
+_blank = object.__new__
 
 
 class ConnectionDirection(IntEnum):
@@ -57,15 +59,33 @@ class ConnectionStats:
     connection_tuple: ConnectionTuple | None = None
     handle: int = 0
 
+    def __post_init__(self) -> None:
+        if type(self.cookie) is not int or not 0 <= self.cookie < U64:
+            self.cookie = check_counter(self.cookie, "cookie")
+        for name in ("monotonic", "last"):
+            if not isinstance(getattr(self, name), StatCounters):
+                raise TypeError(f"{name} must be a StatCounters, not "
+                                f"{type(getattr(self, name)).__name__}")
+        failures = self.tcp_failures
+        if failures is None:
+            self.tcp_failures = {}
+        elif failures:
+            if not isinstance(failures, dict):
+                raise TypeError(f"tcp_failures must be a dict errno -> count, not "
+                                f"{type(failures).__name__}")
+            for errno, count in failures.items():
+                check_counter(errno, "tcp_failures errno")
+                check_counter(count, f"tcp_failures[{errno}]")
+
     def copy(self) -> ConnectionStats:
         """An independent copy (its own ``tcp_failures`` map; counters are values)."""
         failures = self.tcp_failures
-        return ConnectionStats(
-            self.cookie,
-            self.monotonic,
-            dict(failures) if failures else {},
-            self.last,
-            self.last_update_epoch,
-            self.connection_tuple,
-            self.handle,
-        )
+        c = _blank(ConnectionStats)  # its values were checked when self was made
+        c.cookie = self.cookie
+        c.monotonic = self.monotonic
+        c.tcp_failures = dict(failures) if failures else {}
+        c.last = self.last
+        c.last_update_epoch = self.last_update_epoch
+        c.connection_tuple = self.connection_tuple
+        c.handle = self.handle
+        return c

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from agent_model._connection import ConnectionStats
-from agent_model._stats import StatCounters
+from agent_model._stats import StatCounters, check_counter
 from agent_model._variants import AgentVariant, PrefixVariant
 
 __all__ = ["Backend", "EncodedConnection", "Payload", "encode_delta", "failure_rate"]
@@ -102,6 +102,10 @@ class Backend:
         Returns the payload ingested."""
         if isinstance(delta, Payload):
             payload = delta
+            check_counter(payload.closed, "payload.closed")
+            for errno, count in dict(payload.failures_by_errno).items():
+                check_counter(errno, "payload errno")
+                check_counter(count, f"payload.failures_by_errno[{errno}]")
         elif callable(getattr(delta, "encode", None)):
             payload = delta.encode()
         else:

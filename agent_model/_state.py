@@ -14,7 +14,7 @@ from typing import overload
 
 from agent_model._connection import ConnectionStats
 from agent_model._encoder import Payload, encode_delta
-from agent_model._stats import ZERO_COUNTERS, StatCounters
+from agent_model._stats import ZERO_COUNTERS, StatCounters, check_time
 from agent_model._telemetry import (
     STATS_UNDERFLOWS,
     WINDOWS_LINGERING_FLOWS,
@@ -107,8 +107,8 @@ class NetworkState:
             variant if isinstance(variant, str) else getattr(self.variant, "name", repr(variant))
         )
         """The name the variant was selected by (or its ``name`` attribute)."""
-        self.client_expiry = float(client_expiry)
-        self._now = float(start_time)
+        self.client_expiry = check_time(client_expiry, "client_expiry", positive=True)
+        self._now = check_time(start_time, "start_time")
         self._clients: dict[str, _Client] = {}
         self._on_baseline = baseline_hook(self.variant)
         self.telemetry: Counter[str] = Counter({WINDOWS_LINGERING_FLOWS: 0, STATS_UNDERFLOWS: 0})
@@ -132,7 +132,7 @@ class NetworkState:
 
     def _advance(self, now: float | None) -> float:
         if now is not None:
-            now = float(now)
+            now = check_time(now, "now")
             if now < self._now:
                 raise ValueError(
                     f"simulated time went backwards: now={now} but the state is at {self._now}"

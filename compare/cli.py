@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import sys
 
 import click
@@ -28,10 +29,17 @@ from kernel_model.timeline import print_outcome
 
 from .scenarios import get_scenario, scenario_names
 
+#: exit code of flowrace's own failure (an exception no check foresaw): sysexits' EX_SOFTWARE
+EXIT_INTERNAL = 70
+
 
 def _fail(message: str) -> None:
-    click.echo(f"flowrace: error: {message}", err=True)
+    click.echo(f"flowrace: error: {_one_line(message)}", err=True)
     sys.exit(2)
+
+
+def _one_line(message: str) -> str:
+    return " ".join(str(message).split())[:2000]
 
 
 def user_errors(fn):
@@ -47,15 +55,90 @@ def user_errors(fn):
             sys.exit(2)
         except FlowraceError as exc:
             _fail(str(exc))
+        except OSError as exc:  # a file the user named cannot be read or written
+            if exc.filename is None:
+                raise
+            _fail(f"{exc.filename}: {exc.strerror or exc}")
 
     return wrapper
+
+
+class Seconds(click.ParamType):
+    """A time budget: a finite, positive number of seconds (at most a million)."""
+
+    name = "SECONDS"
+
+    def __init__(self, minimum: float = 0.0):
+        self.minimum = minimum
+
+    def convert(self, value, param, ctx):
+        from kernel_model._checks import check_budget
+
+        try:
+            x = check_budget(float(value), param.opts[-1] if param else "seconds")
+        except ValueError as exc:
+            self.fail(str(exc) if "must" in str(exc) else f"{value!r} is not a number", param,
+                      ctx)
+        if x < self.minimum:
+            self.fail(f"at least {self.minimum:g} seconds, not {x:g}", param, ctx)
+        return x
+
+
+#: a seed: 0 .. 2**64-1, never taken modulo anything
+SEED = click.IntRange(0, (1 << 64) - 1)
+
+
+def jobs_option(value: int) -> int:
+    """--jobs: more processes than CPUs only slow a search down: capped, with a message."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cpus = os.cpu_count() or 1
+    limit = max(cpus, 1)
+    if value > limit:
+        click.echo(f"flowrace: --jobs {value} capped at {limit} (the CPUs this process may "
+                   "use)", err=True)
+        return limit
+    return value
+
+
+class _Flowrace(click.Group):
+    """Bad usage of any command is one line on stderr and exit 2 (no usage block); an
+    exception nothing foresaw is one line and exit 70 (FLOWRACE_DEBUG=1: the traceback)."""
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True,
+             **extra):
+        if args is None:  # the real command line (not a test's CliRunner)
+            # Ctrl-C (exit 130) and SIGTERM (exit 143) end flowrace at once, even inside
+            # C code, and kill every child process it started
+            from kernel_model._children import exit_on_interrupt
+
+            exit_on_interrupt()
+        args = list(sys.argv[1:] if args is None else args)
+        if not args:
+            args = ["--help"]
+        try:
+            rv = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except click.ClickException as exc:
+            click.echo(f"flowrace: error: {_one_line(exc.format_message())}", err=True)
+            sys.exit(2)
+        except click.Abort:
+            sys.exit(130)
+        except Exception as exc:
+            if os.environ.get("FLOWRACE_DEBUG"):
+                raise
+            click.echo(f"flowrace: internal error: {type(exc).__name__}: "
+                       f"{_one_line(str(exc))[:300]} (please report it; FLOWRACE_DEBUG=1 "
+                       "shows the traceback)", err=True)
+            sys.exit(EXIT_INTERNAL)
+        sys.exit(rv if isinstance(rv, int) else 0)
 
 
 def _emit_json(doc) -> None:
     click.echo(json.dumps(doc, indent=2))
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=_Flowrace, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="flowrace")
 def main() -> None:
     """flowrace: explore, replay and stress the flow-lifecycle race of a Windows network
@@ -74,9 +157,9 @@ def list_cmd() -> None:
 @click.option("--scenario", "scenario_name", required=True, help="scenario name (flowrace list)")
 @click.option("--schedule", help="schedule SPEC (A, A*N, A*, A@LABEL) or a scenario's named "
               "schedule, e.g. 'leak' or 'clean'")
-@click.option("--seed", type=int, help="seeded random schedule")
+@click.option("--seed", type=SEED, help="seeded random schedule")
 @click.option("--json", "as_json", is_flag=True, help="print one JSON object")
-@click.option("--save-trace", "save_to", type=click.Path(dir_okay=False),
+@click.option("--save-trace", "save_to", type=click.Path(dir_okay=False, writable=True),
               help="write the trace here")
 @user_errors
 def run_cmd(driver, scenario_name, schedule, seed, as_json, save_to):
@@ -84,6 +167,8 @@ def run_cmd(driver, scenario_name, schedule, seed, as_json, save_to):
     if (schedule is None) == (seed is None):
         _fail("give exactly one of --schedule SPEC or --seed N")
     scenario = get_scenario(scenario_name)
+    if save_to:
+        _writable_file(save_to)
     variant = load_variant(driver)
     outcome = run(variant, scenario, schedule=schedule, seed=seed)
     if save_to:
@@ -95,6 +180,19 @@ def run_cmd(driver, scenario_name, schedule, seed, as_json, save_to):
         if save_to:
             click.echo(f"  trace saved to {save_to}")
     sys.exit(1 if outcome.violations else 0)
+
+
+def _writable_file(path: str) -> None:
+    """Fail now, not after the run, when `path` cannot be written."""
+    from pathlib import Path
+
+    target = Path(path)
+    parent = target.parent if str(target.parent) else Path(".")
+    if target.is_dir():
+        raise FlowraceError(f"cannot write the trace to {path}: it is a directory")
+    if (target.exists() and not os.access(target, os.W_OK)) or (
+            not target.exists() and parent.is_dir() and not os.access(parent, os.W_OK | os.X_OK)):
+        raise FlowraceError(f"cannot write the trace to {path}: permission denied")
 
 
 @main.command("replay")
@@ -123,12 +221,15 @@ def _replay_crash(trace: str, doc: dict) -> None:
     """A trace of an execution that crashed or hung the process: replay it in a child
     process and say what happened there (exit 1), instead of crashing this one."""
     import tempfile
+    from pathlib import Path
 
     from .validate import run_child
 
     with tempfile.TemporaryDirectory() as tmp:
+        # the step log grows while the execution runs: 5 s without a step is the hang
         res = run_child("single", {"driver": doc["driver"], "scenario": doc["scenario"],
-                                   "schedule": doc["schedule"], "log": f"{tmp}/steps"}, 60)
+                                   "schedule": doc["schedule"], "log": f"{tmp}/steps"}, 120,
+                        progress=Path(tmp) / "steps")
     if res.ok:
         click.echo(f"flowrace: {trace} recorded '{doc['crash']}', but the replay finished "
                    f"({', '.join(res.value['kinds']) or 'no violation'})", err=True)
@@ -143,17 +244,19 @@ def _replay_crash(trace: str, doc: dict) -> None:
 @click.option("--connections", type=click.IntRange(1, 10_000_000), default=10000, show_default=True)
 @click.option("--threads", type=click.IntRange(1, 256), default=8, show_default=True,
               help="classify threads")
-@click.option("--seed", type=int, default=1, show_default=True)
+@click.option("--seed", type=SEED, default=1, show_default=True)
 @click.option("--noise", type=click.IntRange(0, 1000), default=500, show_default=True,
               help="per-mille chance of a yield or delay at each scheduling point")
 @click.option("--capacity", type=click.IntRange(1, 10_000_000), default=32767, show_default=True,
               help="openFlows capacity")
+@click.option("--max-seconds", type=Seconds(), default=600.0, show_default=True,
+              help="the watchdog: a run not finished by then is stopped (a finding)")
 @click.option("--json", "as_json", is_flag=True, help="print one JSON object")
 @user_errors
-def stress_cmd(driver, connections, threads, seed, noise, capacity, as_json):
+def stress_cmd(driver, connections, threads, seed, noise, capacity, max_seconds, as_json):
     """Run RST-terminated connections on real OS threads and count lingering flows."""
     result = stress(driver, connections, threads, seed, noise_permille=noise,
-                    open_capacity=capacity)
+                    open_capacity=capacity, max_seconds=max_seconds)
     if as_json:
         _emit_json(result.to_json())
     else:

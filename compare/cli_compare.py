@@ -10,7 +10,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from kernel_model import FlowraceError, builtin_names
 
-from .cli import _emit_json, main, user_errors
+from .cli import SEED, _emit_json, main, user_errors
 from .interleavings import DEFAULT_SAMPLE, ENUMERATE_LIMIT
 from .matrix import DEFAULT_SWEEP, SWEEP_STRATEGIES, DriverSpec, Matrix, default_agents
 from .report import console_for_tables, print_matrix, to_json
@@ -26,13 +26,14 @@ from .report import console_for_tables, print_matrix, to_json
               help="a driver-fix proposal to add (a C file; repeat for several)")
 @click.option("--agent", "agents", multiple=True, metavar="MODULE:NAME",
               help="an agent variant to add: a registered name or 'package.module:Class'")
-@click.option("--interleavings", type=click.IntRange(1, None), default=DEFAULT_SAMPLE,
+@click.option("--interleavings", type=click.IntRange(1, 10_000_000), default=DEFAULT_SAMPLE,
               show_default=True, metavar="N",
               help=f"interleavings drawn from a scenario with more than "
                    f"{ENUMERATE_LIMIT:,} (smaller ones run all of theirs)")
-@click.option("--seed", type=int, default=1, show_default=True, metavar="S",
+@click.option("--seed", type=SEED, default=1, show_default=True, metavar="S",
               help="seed of the sampled interleavings and of the step-level sweep")
-@click.option("--sweep", type=click.IntRange(0, None), default=DEFAULT_SWEEP, show_default=True,
+@click.option("--sweep", type=click.IntRange(0, 10_000_000), default=DEFAULT_SWEEP,
+              show_default=True,
               metavar="N", help="step-level seeds per strategy (random, pct) per driver and "
                                 "scenario, for races inside a hook; 0: none")
 @click.option("--traces", type=click.Path(file_okay=False), metavar="DIR",

@@ -7,6 +7,7 @@ Exit codes: 0 no violation, 1 a violation (its minimised counterexample written 
 from __future__ import annotations
 
 import json
+import shlex
 import sys
 
 import click
@@ -16,7 +17,7 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 from kernel_model.explore import explore
 from kernel_model.timeline import print_outcome
 
-from .cli import main, user_errors
+from .cli import SEED, Seconds, jobs_option, main, user_errors
 
 
 class _OneLineUsage(click.Command):
@@ -28,6 +29,25 @@ class _OneLineUsage(click.Command):
         except click.UsageError as exc:
             click.echo(f"flowrace: error: {exc.format_message()}", err=True)
             sys.exit(2)
+
+
+def _writable_dir(path: str) -> None:
+    """Fail before the search, not after it, when --out cannot take its files (a probe
+    directory is made and removed in the nearest existing ancestor)."""
+    import tempfile
+    from pathlib import Path
+
+    from kernel_model import FlowraceError
+
+    p = Path(path)
+    while not p.exists() and p != p.parent:
+        p = p.parent
+    if not p.is_dir():
+        raise FlowraceError(f"cannot write to --out {path}: {p} is not a directory")
+    try:
+        tempfile.TemporaryDirectory(dir=p, prefix=".flowrace-probe-").cleanup()
+    except OSError as exc:
+        raise FlowraceError(f"cannot write to --out {path}: {exc.strerror or exc}") from None
 
 
 def _progress_bar(strategy: str, label: str, max_executions: int | None):
@@ -63,13 +83,17 @@ def _fmt_count(x) -> str:
 @click.option("--scenario", "scenario_name", required=True, help="scenario name (flowrace list)")
 @click.option("--strategy", type=click.Choice(["dfs", "random", "pct"]), default="dfs",
               show_default=True)
-@click.option("--max-executions", type=int, help="stop after this many executions")
-@click.option("--time-budget", type=float, help="stop after this many seconds")
-@click.option("--preemption-bound", type=int, help="dfs: at most this many preemptions")
-@click.option("--depth", type=int, default=2, show_default=True, help="pct: bug depth d")
-@click.option("--seed", type=int, default=0, show_default=True, help="random/pct: first seed")
-@click.option("--jobs", type=int, default=1, show_default=True,
-              help="processes (dfs: schedule-prefix shards; random/pct: seed ranges)")
+@click.option("--max-executions", type=click.IntRange(1, 10**12),
+              help="stop after this many executions")
+@click.option("--time-budget", type=Seconds(), help="stop after this many seconds")
+@click.option("--preemption-bound", type=click.IntRange(0, 10_000),
+              help="dfs: at most this many preemptions")
+@click.option("--depth", type=click.IntRange(1, 1000), default=2, show_default=True,
+              help="pct: bug depth d")
+@click.option("--seed", type=SEED, default=0, show_default=True, help="random/pct: first seed")
+@click.option("--jobs", type=click.IntRange(1, 4096), default=1, show_default=True,
+              help="processes (dfs: schedule-prefix shards; random/pct: seed ranges); at "
+                   "most the CPUs available")
 @click.option("--json", "as_json", is_flag=True, help="print one JSON object")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default="flowrace-out",
               show_default=True, help="where counterexamples (and the state graph) go")
@@ -89,6 +113,8 @@ def explore_cmd(driver, scenario_name, strategy, max_executions, time_budget, pr
     from kernel_model import load_variant
 
     scenario = get_scenario(scenario_name)
+    jobs = jobs_option(jobs)
+    _writable_dir(out_dir)
     variant = load_variant(driver)
     show_bar = not as_json and sys.stderr.isatty()
     bar, update = (None, None)
@@ -155,7 +181,7 @@ def _print_human(res, console: Console) -> None:
             if what in c.files:
                 console.print(f"  {what}: {c.files[what]}")
         if "trace" in c.files:
-            console.print(f"  replay: flowrace replay {c.files['trace']}")
+            console.print(f"  replay: flowrace replay {shlex.quote(str(c.files['trace']))}")
     if res.graph is not None:
         _print_graph(res, console)
 

@@ -1,35 +1,49 @@
 """`flowrace validate PATH.c`: is this fix for flowdata.c right?
 
-The gauntlet, every phase in a child process (`compare._worker`) so that a proposal
-that crashes or hangs is a finding, never the validator's death:
+The gauntlet. The proposal is untrusted code: this process never loads it; every phase
+runs in a child process (`compare._worker`, see `run_child`) so that a proposal that
+crashes, exits, hangs or forks is a finding, never the validator's death:
 
-1. compile against the shim (a compile error: the compiler's messages, exit 2);
-2. exhaustive `dfs` on every small scenario (complete, or as far as the budget goes);
-3. `pct` (depth 3) and `random` on the large ones;
+1. compile against the shim (a compile error: the compiler's messages, exit 2), then
+   load it (its constructors run then);
+2. smoke: seeded random and PCT executions of every scenario, one at a time (`hunt`):
+   the first that crashes, exits, hangs or forks is located exactly;
+3. exhaustive `dfs` on every small scenario (complete, or as far as the budget goes),
+   `pct` (depth 3) and `random` on the large ones;
 4. the comparison matrix on identical interleavings: the proposal beside `original` and
    the best built-in fix, against every agent variant;
 5. a real-thread stress run (and the same for `original`, for the figures).
 
-Verdict: PASS when no phase found anything the proposal is to blame for; FAIL with the
-reasons, each with its minimised, replayable counterexample. A crash or hang is located
-by seed (bisection over child runs), and the engine's step log (written as it runs)
-gives the interleaving that led there; a crash's interleaving is then minimised (each
-candidate in a process of its own) and saved as a trace.
+Verdict: PASS when every phase ran and none found anything the proposal is to blame
+for; FAIL with the reasons, each with its minimised, replayable counterexample;
+INCONCLUSIVE when nothing was found but the time budget cut a phase short. A crash,
+exit or hang is located by the smoke phase (or, when only the search met it, by a
+longer hunt): the progress file names the execution and the engine's step log (written
+as it runs) its interleaving; a crash's interleaving is then minimised (each candidate in
+a process of its own) and saved as a trace. The whole run ends within the time budget
+plus GRACE seconds.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import secrets
+import shlex
+import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kernel_model import FlowraceError, builtin_names, load_variant
+from kernel_model import FlowraceError, ProposalBuildError, builtin_names
+from kernel_model._checks import check_budget
 from kernel_model.execution import TRACE_FORMAT, actor_names, compress_schedule
 
 from .scenarios import get_scenario
@@ -59,7 +73,7 @@ class Reason:
 
     @property
     def replay(self) -> str | None:
-        return f"flowrace replay {self.trace}" if self.trace else None
+        return f"flowrace replay {shlex.quote(self.trace)}" if self.trace else None
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self) | {"replay": self.replay}
@@ -84,10 +98,14 @@ class Validation:
     rates: dict[str, Any] = field(default_factory=dict)
     seconds: float = 0.0
     report: dict[str, str] = field(default_factory=dict)
+    #: phases the time budget cut short or left out: no PASS without them
+    cut_short: list[str] = field(default_factory=list)
 
     @property
     def verdict(self) -> str:
-        return "FAIL" if self.reasons else "PASS"
+        if self.reasons:
+            return "FAIL"
+        return "INCONCLUSIVE" if self.cut_short else "PASS"
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -97,111 +115,327 @@ class Validation:
             "phases": [asdict(p) | {"seconds": round(p.seconds, 3)} for p in self.phases],
             "stress": self.stress,
             "seconds": round(self.seconds, 3),
+            "cut_short": self.cut_short,
             "report": self.report,
             "out": self.out,
         }
 
 
 # ---- child processes ---------------------------------------------------------------------
+#: how long one seeded execution may make no progress before it is a hang: executions take
+#: microseconds to milliseconds, so this is far from any slow machine's figures
+STALL_SECONDS = 5.0
+#: what a phase's child may send back (a matrix of cells is the largest: a few MB)
+RESULT_LIMIT = 256 << 20
+
+
 @dataclass
 class ChildResult:
     ok: bool
     value: dict[str, Any] | None
-    crash: str | None  # "SIGSEGV", "timeout after 30 s", "exit 1: <last line>"
+    crash: str | None  # "crashed with SIGSEGV", "hung (...)", "exited with code 0 (...)"
     stderr: str
+    #: processes the child left in its process group (the proposal forked): killed
+    leftovers: int = 0
+    #: the child ran out of the time it was given (not a stall: see `stalled`)
+    timed_out: bool = False
+    stalled: bool = False
+    forked: bool = False
 
 
-def run_child(phase: str, args: dict[str, Any], timeout: float) -> ChildResult:
+def _drain(f, limit: int, keep_tail: bool, into: list[bytes]) -> None:
+    """Read the binary file `f` to its end; keep at most `limit` bytes (head or tail)."""
+    size = 0
+    with contextlib.suppress(OSError, ValueError):
+        while chunk := f.read1(1 << 16) if hasattr(f, "read1") else f.read(1 << 16):
+            into.append(chunk)
+            size += len(chunk)
+            while size > limit and len(into) > 1:
+                size -= len(into.pop(0 if keep_tail else -1))
+
+
+def run_child(phase: str, args: dict[str, Any], timeout: float, *,
+              progress: Path | None = None, stall: float = STALL_SECONDS) -> ChildResult:
+    """Run one phase in a child process of its own process group (`compare._worker`).
+
+    The result comes back on a pipe the child inherits (never stdout), authenticated with
+    a key only the child's own code reads, before the proposal loads; anything else the
+    child prints is ignored. The child is killed, with everything it started in its
+    group, when `timeout` passes, or when `progress` (a file the child rewrites before
+    each execution) stops changing for `stall` seconds once it has started."""
+    from kernel_model import _children
+
+    from . import _worker
+
+    key = secrets.token_bytes(32)
+    r_fd, w_fd = os.pipe()
     try:
-        proc = subprocess.run([sys.executable, "-m", "compare._worker", phase],
-                              input=json.dumps(args), capture_output=True, text=True,
-                              timeout=timeout)
-    except subprocess.TimeoutExpired as exc:
-        err = exc.stderr.decode(errors="replace") if isinstance(exc.stderr, bytes) else ""
-        return ChildResult(False, None, f"hung (no answer within {timeout:.0f} s)", err or "")
-    if proc.returncode == 0:
-        lines = [ln for ln in proc.stdout.splitlines() if ln.strip()]
-        return ChildResult(True, json.loads(lines[-1]), None, proc.stderr)
-    if proc.returncode < 0:
+        # a group of its own (killed whole), and a tag in the environment of everything
+        # it starts (found and killed even outside the group)
+        tag = secrets.token_hex(8)
+        proc = subprocess.Popen([sys.executable, "-m", "compare._worker", phase, str(w_fd)],
+                                stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.PIPE, pass_fds=(w_fd,),
+                                start_new_session=True,
+                                env=os.environ | {_children.TAG_VARIABLE: tag})
+    except BaseException:
+        os.close(r_fd)
+        raise
+    finally:
+        os.close(w_fd)
+    pgid = proc.pid
+    _children.register_group(pgid)
+    result: list[bytes] = []
+    err: list[bytes] = []
+    channel = open(r_fd, "rb", buffering=0)  # noqa: SIM115 - closed below
+    readers = [threading.Thread(target=_drain, args=(channel, RESULT_LIMIT, False, result),
+                                daemon=True),
+               threading.Thread(target=_drain, args=(proc.stderr, 64 << 10, True, err),
+                                daemon=True)]
+    for t in readers:
+        t.start()
+    request = json.dumps({"key": key.hex(), "args": args}).encode()
+
+    def feed() -> None:
+        with contextlib.suppress(OSError):
+            proc.stdin.write(request)
+            proc.stdin.close()
+
+    threading.Thread(target=feed, daemon=True).start()
+    end = time.monotonic() + timeout
+    timed_out = stalled = False
+    seen, changed = b"", time.monotonic()
+    try:
+        while True:
+            try:
+                rc = proc.wait(timeout=0.1)
+                break
+            except subprocess.TimeoutExpired:
+                pass
+            now = time.monotonic()
+            if progress is not None:
+                try:
+                    now_seen = progress.read_bytes()
+                except OSError:
+                    now_seen = b""
+                if now_seen != seen:
+                    seen, changed = now_seen, now
+                elif seen and now - changed > stall:
+                    stalled = True
+            if stalled or now >= end:
+                timed_out = not stalled
+                _children.kill_group(pgid)
+                rc = proc.wait()
+                break
+        # what the child left running, in its group and outside it: counted, killed
+        members = sorted(set(_children.group_members(pgid)) | set(_children.tagged(tag)))
+        _children.kill_group(pgid)
+        _children.kill_pids(members)
+    finally:
+        if proc.poll() is None:
+            _children.kill_group(pgid)
+            proc.wait()
+        _children.unregister_group(pgid)
+    for t in readers:
+        t.join(timeout=5)  # EOF once the group is dead (unless a process escaped it)
+    channel.close()
+    proc.stderr.close()
+    stderr = b"".join(err).decode(errors="replace")
+    doc = _worker.parse_frame(key, b"".join(result))
+    leftovers = len(members)
+    if stalled or timed_out:
+        waited = f"{stall:.0f} s without progress" if stalled else f"within {timeout:.0f} s"
+        return ChildResult(False, None, f"hung (no answer {waited})", stderr, leftovers,
+                           timed_out, stalled)
+    if doc is not None:
+        forked = bool(doc.get("forked")) or leftovers > 0
+        if "ok" in doc and isinstance(doc["ok"], dict):
+            return ChildResult(True, doc["ok"], None, stderr, leftovers, forked=forked)
+        if "build_error" in doc:
+            raise ProposalBuildError(Path(str(doc.get("source"))), str(doc["build_error"]))
+        if "user_error" in doc:
+            raise FlowraceError(str(doc["user_error"]))
+        return ChildResult(False, None, f"failed: {doc.get('error')}",
+                           str(doc.get("traceback", stderr)), leftovers, forked=forked)
+    if rc < 0:
         try:
-            name = signal.Signals(-proc.returncode).name
+            name = signal.Signals(-rc).name
         except ValueError:
-            name = f"signal {-proc.returncode}"
-        return ChildResult(False, None, f"crashed with {name}", proc.stderr)
-    last = (proc.stderr.strip().splitlines() or ["(no message)"])[-1]
-    return ChildResult(False, None, f"failed: {last}", proc.stderr)
+            name = f"signal {-rc}"
+        return ChildResult(False, None, f"crashed with {name}", stderr, leftovers)
+    said = stderr.strip().splitlines()
+    last = f"; it said: {said[-1][:200]}" if said else ""
+    return ChildResult(False, None, f"exited with code {rc} before it finished (exit() "
+                       f"called inside the proposal?{last})", stderr, leftovers)
 
 
-def _child_or_reason(v: Validation, phase: str, args: dict[str, Any], timeout: float,
-                     scenario: str | None) -> dict[str, Any] | None:
+#: what `validate --time-budget T` may take beyond T: start-up, the kill of a phase that
+#: ran out of time, the report. It finishes within T + GRACE seconds.
+GRACE = 25.0
+#: kept for the report after the deadline
+REPORT_RESERVE = 5.0
+#: the stress run's watchdog (max_seconds) when the time budget leaves that much
+STRESS_SECONDS = 120.0
+
+
+class _Clock:
+    """The validation's hard deadline: every child's time is cut to what is left."""
+
+    def __init__(self, seconds: float):
+        self.end = time.monotonic() + seconds
+
+    def left(self) -> float:
+        return self.end - time.monotonic() - REPORT_RESERVE
+
+    def cap(self, seconds: float) -> tuple[float, bool]:
+        """(timeout for a child that wants `seconds`, whether the deadline cut it)."""
+        left = self.left()
+        return (seconds, False) if seconds <= left else (max(left, 0.0), True)
+
+
+def _kind_of(res: ChildResult) -> str:
+    if res.crash and res.crash.startswith("hung"):
+        return "hang"
+    if res.crash and res.crash.startswith("exited"):
+        return "exit"
+    return "crash"
+
+
+def _child_or_reason(v: Validation, clock: _Clock, phase: str, args: dict[str, Any],
+                     want: float, scenario: str | None) -> dict[str, Any] | None:
+    """Run a phase in a child; what the proposal did to it (crash, exit, hang, fork)
+    becomes a reason; a phase the deadline cut is recorded as cut short."""
+    timeout, cut = clock.cap(want)
+    if timeout <= 0:
+        v.cut_short.append(f"{phase}: not run (time budget spent)")
+        return None
     res = run_child(phase, args, timeout)
+    if res.forked:
+        v.reasons.append(Reason(phase, "fork", scenario, _forked_detail(res, phase)))
     if res.ok:
         return res.value
     if res.crash and res.crash.startswith("failed:"):
         raise FlowraceError(f"validate: the {phase} phase {res.crash}\n" + res.stderr[-3000:])
-    kind = "hang" if res.crash.startswith("hung") else "crash"
-    reason = Reason(phase, kind, scenario, f"the proposal's code {res.crash} during {phase}"
-                    + (f" on {scenario}" if scenario else ""))
-    if scenario is not None:
-        locate_crash(v, reason, args["driver"], scenario, timeout)
-    v.reasons.append(reason)
+    if res.timed_out and cut:
+        v.cut_short.append(f"{phase}: cut short by the time budget")
+        return None
+    v.reasons.append(Reason(phase, _kind_of(res), scenario,
+                            f"the proposal's code {res.crash} during {phase}"
+                            + (f" on {scenario}" if scenario else "")))
     return None
 
 
-def locate_crash(v: Validation, reason: Reason, driver: str, scenario: str,
-                 timeout: float, executions: int = 2000) -> None:
-    """Find a seed that crashes or hangs, by bisection over child runs, then the
-    interleaving that led there from the engine's step log (a crash's, minimised)."""
-    per_seed = max(5.0, timeout / 10)
-    for strategy, depth in (("random", 2), ("pct", 3)):
-        lo, hi = 1, 1 + executions
-        first = run_child("batch", {"driver": driver, "scenario": scenario, "strategy": strategy,
-                                    "depth": depth, "first_seed": lo, "executions": hi - lo},
-                          timeout)
-        if first.ok:
-            continue
-        while hi - lo > 1:
-            mid = (lo + hi) // 2
-            part = run_child("batch", {"driver": driver, "scenario": scenario,
-                                       "strategy": strategy, "depth": depth, "first_seed": lo,
-                                       "executions": mid - lo}, per_seed)
-            if part.ok:
-                lo = mid
-            else:
-                hi = mid
-        seed = lo
-        log = Path(v.out) / f"{reason.kind}-{scenario}.steps"
-        single = run_child("single", {"driver": driver, "scenario": scenario, "seed": seed,
-                                      "strategy": strategy, "depth": depth, "log": str(log)},
-                           per_seed)
-        if single.ok:
-            continue  # not reproducible on its own (should not happen: runs are deterministic)
-        compiled = get_scenario(scenario).compile()
-        actors = list(log.read_bytes())
-        shrunk = ""
-        signame = single.crash.removeprefix("crashed with ")
-        if reason.kind == "crash" and signame.startswith("SIG"):
+def _forked_detail(res: ChildResult, phase: str) -> str:
+    left = (f"; {res.leftovers} process(es) it started were still running and were killed"
+            if res.leftovers else "")
+    return f"the proposal's code started a process (fork) during {phase}{left}"
+
+
+def hunt(v: Validation, clock: _Clock, driver: str, scenarios: list[str], phase: str,
+         executions: int, want: float) -> Reason | None:
+    """Seeded random and PCT executions of `scenarios`, one at a time in a child: the
+    first that crashes, exits, hangs or forks becomes a reason with its interleaving
+    (a crash's minimised) and a trace. None when every execution ran to its end."""
+    timeout, cut = clock.cap(want)
+    if timeout <= 1:
+        v.cut_short.append(f"{phase}: not run (time budget spent)")
+        return None
+    work = Path(v.out) / ".validate"
+    work.mkdir(parents=True, exist_ok=True)
+    tag = _unique(work, f"{phase}", "")
+    log, prog = work / f"{tag}.steps", work / f"{tag}.progress"
+    prog.write_bytes(b"")
+    res = run_child("hunt", {"driver": driver, "scenarios": scenarios, "log": str(log),
+                             "progress": str(prog), "executions": executions}, timeout,
+                    progress=prog)
+    if res.ok and not (res.value or {}).get("forked") and not res.forked:
+        return None
+    if res.crash and res.crash.startswith("failed:"):
+        raise FlowraceError(f"validate: the {phase} phase {res.crash}\n" + res.stderr[-3000:])
+    if res.timed_out and not res.forked:
+        # slow, not stuck (the progress file kept changing): no finding
+        v.cut_short.append(f"{phase}: cut short by the time budget" if cut else
+                           f"{phase}: did not finish within {timeout:.0f} s")
+        return None
+    try:
+        where = json.loads(prog.read_bytes().decode(errors="replace").strip() or "{}")
+    except ValueError:
+        where = {}
+    if res.ok:  # it forked: stopped at the first execution that did
+        where = res.value["forked"] | {"depth": 2 if res.value["forked"]["strategy"] ==
+                                       "random" else 3}
+        reason = Reason(phase, "fork", where.get("scenario"), _forked_detail(res, phase))
+    else:
+        reason = Reason(phase, _kind_of(res), where.get("scenario"),
+                        f"the proposal's code {res.crash} in phase {phase}"
+                        + (f" on {where['scenario']}" if where.get("scenario") else ""))
+        if res.forked:
+            v.reasons.append(Reason(phase, "fork", where.get("scenario"),
+                                    _forked_detail(res, phase)))
+    if not where.get("scenario"):
+        reason.detail += "; it happened before any execution began (while loading)"
+        return reason
+    _interleaving(v, clock, reason, driver, where, log.read_bytes() if log.exists() else b"",
+                  res)
+    return reason
+
+
+def _interleaving(v: Validation, clock: _Clock, reason: Reason, driver: str,
+                  where: dict[str, Any], steps: bytes, res: ChildResult) -> None:
+    """Say which execution did it and save its interleaving as a trace."""
+    scenario, strategy, seed = where["scenario"], where["strategy"], where["seed"]
+    compiled = get_scenario(scenario).compile()
+    names = actor_names(compiled)
+    actors = [a for a in steps if a < len(names)]
+    shrunk = ""
+    signame = (res.crash or "").removeprefix("crashed with ")
+    if reason.kind == "crash" and signame.startswith("SIG") and actors:
+        timeout, _ = clock.cap(40.0)
+        if timeout > 5:
             small = run_child("shrink", {"driver": driver, "scenario": scenario,
                                          "actors": actors, "signal": signame,
-                                         "seconds": min(10.0, per_seed)}, per_seed + 30)
+                                         "seconds": min(10.0, timeout / 3)}, timeout)
             if small.ok and small.value and small.value["actors"]:
                 s = small.value
                 actors = s["actors"]
                 shrunk = (f" (minimised from {s['original_switches']} context switches / "
                           f"{s['original_steps']} steps to {s['switches']} / {s['steps']})")
-        schedule = compress_schedule(actors, actor_names(compiled))
-        trace = Path(v.out) / f"{reason.kind}-{scenario}.trace.json"
-        trace.write_text(json.dumps({
-            "format": TRACE_FORMAT, "version": 1, "driver": driver, "scenario": scenario,
-            "strategy": strategy, "seed": seed, "schedule": schedule,
-            "violations": [], "crash": single.crash,
-        }, indent=2) + "\n")
-        reason.trace = str(trace)
-        reason.detail += (f"; {strategy} seed {seed} reproduces it: it {single.crash} in "
-                          f"step {len(actors) - 1} ({actor_names(compiled)[actors[-1]]}) of "
-                          f"the interleaving {schedule}{shrunk}")
-        return
-    reason.detail += "; no seeded random or PCT execution reproduced it"
+    timeout, _ = clock.cap(20.0)
+    if steps and timeout > 2 and reason.kind != "fork":  # a fork is seen after the run
+        located = run_child("where", {"driver": driver, "scenario": scenario,
+                                      "actors": list(steps)}, timeout)
+        if located.ok and located.value.get("events"):
+            reason.detail += " during " + " or at the start of ".join(
+                e + (f" (in {h})" if h else "")
+                for e, h in zip(located.value["events"], located.value["hooks"],
+                                strict=True))
+    schedule = compress_schedule(actors, names) if actors else ""
+    trace = Path(v.out) / "counterexamples" / _unique(
+        Path(v.out) / "counterexamples", f"{reason.kind}-{reason.phase}-{scenario}",
+        ".trace.json")
+    trace.parent.mkdir(parents=True, exist_ok=True)
+    trace.write_text(json.dumps({
+        "format": TRACE_FORMAT, "version": 1, "driver": driver, "scenario": scenario,
+        "strategy": strategy, "seed": seed, "schedule": schedule,
+        "violations": [], "crash": res.crash or reason.kind,
+    }, indent=2) + "\n")
+    reason.trace = str(trace)
+    if reason.kind == "fork":
+        at = f", in the execution {schedule}"
+    elif actors:
+        at = f", in step {len(actors) - 1} ({names[actors[-1]]}) of the interleaving {schedule}"
+    else:
+        at = ", before its first step"
+    reason.detail += f"; {strategy} seed {seed} reproduces it{at}{shrunk}"
+
+
+def _unique(directory: Path, stem: str, suffix: str) -> str:
+    """A file name in `directory` no other phase has taken: stem, stem-2, stem-3, ..."""
+    name, k = f"{stem}{suffix}", 1
+    while (directory / name).exists():
+        k += 1
+        name = f"{stem}-{k}{suffix}"
+    return name
 
 
 # ---- the gauntlet ------------------------------------------------------------------------
@@ -218,58 +452,143 @@ def _add_explore_reasons(v: Validation, phase: str, doc: dict[str, Any]) -> None
 def validate(path: str | Path, out: str | Path, *, time_budget: float = 120.0,
              connections: int = 10000, interleavings: int = 200, sweep: int = 100,
              progress: Callable[[str], None] | None = None) -> Validation:
-    """Run the gauntlet on the proposal at `path`; write the evidence into `out`."""
+    """Run the gauntlet on the proposal at `path`; write the evidence into `out`.
+
+    Nothing of the proposal runs in this process: it is compiled, loaded and run only in
+    child processes (`run_child`). The whole validation ends within `time_budget` + GRACE
+    seconds; a phase the deadline cut is listed in `cut_short`."""
     t0 = time.monotonic()
     say = progress or (lambda _msg: None)
+    time_budget = check_budget(time_budget, "time_budget")
     source = Path(path)
     if not source.is_file():
         raise FlowraceError(f"no such driver proposal file: {path}")
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "counterexamples").mkdir(exist_ok=True)
+    except OSError as exc:
+        raise FlowraceError(f"cannot write to {out}: {exc.strerror or exc}") from None
+    if not os.access(out, os.W_OK | os.X_OK):
+        raise FlowraceError(f"cannot write to {out}: permission denied")
     driver = str(source.resolve())
     v = Validation(proposal=driver, out=str(out))
+    clock = _Clock(time_budget + GRACE)
 
     say("compiling")
     start = time.monotonic()
-    load_variant(driver)  # ProposalBuildError: the caller shows the compiler's messages
+    timeout, _ = clock.cap(max(time_budget, 30.0))
+    built = run_child("build", {"driver": driver}, timeout)  # ProposalBuildError: exit 2
+    if not built.ok:
+        raise FlowraceError(f"{path}: the build {built.crash}" if built.crash and
+                            not built.crash.startswith("failed:") else
+                            f"validate: the build {built.crash}\n{built.stderr[-3000:]}")
     v.phases.append(Phase("compile", time.monotonic() - start, "compiles against the shim"))
 
-    budget = max(time_budget, 4.0)
-    per_small = budget * 0.4 / len(SMALL)
+    try:
+        _gauntlet(v, clock, driver, out, time_budget, connections, interleavings, sweep, say)
+    finally:
+        v.seconds = time.monotonic() - t0
+        shutil.rmtree(out / ".validate", ignore_errors=True)  # the hunts' step logs
+    from .validate_report import write_report
+
+    v.report = write_report(v, out)
+    (out / "validation.json").write_text(json.dumps(v.to_json(), indent=2) + "\n")
+    return v
+
+
+def _stop(v: Validation, why: str, phases: list[str]) -> None:
+    for name in phases:
+        v.phases.append(Phase(name, 0.0, f"not run: {why}"))
+
+
+def _gauntlet(v: Validation, clock: _Clock, driver: str, out: Path, budget: float,
+              connections: int, interleavings: int, sweep: int,
+              say: Callable[[str], None]) -> None:
+    rest = ["explore", "compare", "stress"]
+    say("loading")
+    start = time.monotonic()
+    loaded = _child_or_reason(v, clock, "load", {"driver": driver}, 30.0, None)
+    if loaded is None:
+        for r in v.reasons:
+            if r.phase == "load":
+                r.detail += " (while being loaded: a constructor or initialiser runs then)"
+        v.phases.append(Phase("load", time.monotonic() - start, "did not load"))
+        _stop(v, "the proposal did not load", ["smoke", *rest])
+        return
+    v.phases.append(Phase("load", time.monotonic() - start, "loads"))
+
+    say("seeded executions of every scenario, one by one")
+    start = time.monotonic()
+    found = hunt(v, clock, driver, [*SMALL, *LARGE], "smoke", 20, 20.0 + budget * 0.2)
+    v.phases.append(Phase("smoke", time.monotonic() - start,
+                          f"{found.kind} on {found.scenario}" if found else "no crash, exit, "
+                          "hang or fork"))
+    if found is not None:
+        v.reasons.append(found)
+        _stop(v, f"the proposal's code {found.kind}ed in the smoke phase"
+              if found.kind != "exit" else "the proposal's code exited in the smoke phase",
+              rest)
+        return
+
+    # the searches take 0.4 T, minimising what they found at most 0.1 T more (each kind
+    # found gets its share), drawing it a few seconds
+    n_jobs = len(SMALL) + 2 * len(LARGE)
+    per_small = budget * 0.3 / len(SMALL)
+    minimise = max(0.2, min(5.0, budget * 0.1 / n_jobs / 2))
     jobs = [("dfs", name, {"driver": driver, "scenario": name, "strategy": "dfs",
-                           "time_budget": per_small,
+                           "time_budget": per_small, "minimise_seconds": minimise,
                            "out_dir": str(out / "counterexamples" / f"dfs-{name}")})
             for name in SMALL]
     jobs += [(strategy, name, {"driver": driver, "scenario": name, "strategy": strategy,
                                "depth": 3, "max_executions": 10000,
-                               "time_budget": budget * 0.05,
+                               "time_budget": budget * 0.05, "minimise_seconds": minimise,
                                "out_dir": str(out / "counterexamples" / f"{strategy}-{name}")})
              for name in LARGE for strategy in ("pct", "random")]
+    for _, _, job in jobs:
+        job["pictures_until"] = time.time() + budget * 0.5
     say("exhaustive dfs on the small scenarios, pct and random on the large ones")
-    together = run_child("explore-many", {"jobs": [job for _, _, job in jobs]},
-                         budget * 2 + 120)
+    start = time.monotonic()
+    # the searches stop at their budgets (checked between executions), minimising and
+    # drawing at 0.5 T; a child still there 25 s later (start-up, one last picture) is
+    # stuck in one execution: a hang (unless the deadline came first: cut short)
+    want = budget * 0.5 + 25.0
+    timeout, cut = clock.cap(want)
+    together = run_child("explore-many", {"jobs": [job for _, _, job in jobs]}, timeout)
+    if together.forked:
+        v.reasons.append(Reason("explore", "fork", None, _forked_detail(together, "explore")))
     if together.ok:
         results = together.value["results"]
-        seconds = [doc["seconds"] for doc in results]
-    else:  # something crashed or hung: one child per exploration, to say which
-        results, seconds = [], []
-        for strategy, name, job in jobs:
-            say(f"{strategy} on {name}")
-            t = time.monotonic()
-            results.append(_child_or_reason(v, "explore", job, budget + 60, name))
-            seconds.append(time.monotonic() - t)
-    for (strategy, name, _), doc, secs in zip(jobs, results, seconds, strict=True):
-        data: dict[str, Any] = {}
-        if doc is not None:
+        for (strategy, name, _), doc in zip(jobs, results, strict=True):
             _add_explore_reasons(v, strategy, doc)
             data = {"executions": doc["executions"], "kinds": sorted(doc.get("by_kind", {}))}
             if strategy == "dfs":
                 data["complete"] = doc["complete"]
-        v.phases.append(Phase(f"{strategy} {name}", secs, _explore_summary(data), data))
+            v.phases.append(Phase(f"{strategy} {name}", doc["seconds"],
+                                  _explore_summary(data), data))
+    elif together.crash and together.crash.startswith("failed:"):
+        raise FlowraceError(f"validate: the explore phase {together.crash}\n"
+                            + together.stderr[-3000:])
+    elif together.timed_out and cut:
+        v.cut_short.append("explore: cut short by the time budget")
+        v.phases.append(Phase("explore", time.monotonic() - start, "cut short"))
+    else:
+        kind = _kind_of(together)
+        say(f"the search {together.crash}: finding the execution")
+        found = hunt(v, clock, driver, [*SMALL, *LARGE], "explore", 1000, 60.0)
+        if found is None:
+            found = Reason("explore", kind, None,
+                           f"the proposal's code {together.crash} during the exhaustive "
+                           "search; no seeded random or PCT execution reproduced it")
+        v.reasons.append(found)
+        v.phases.append(Phase("explore", time.monotonic() - start,
+                              f"{kind}: {together.crash}"))
+        _stop(v, f"the proposal's code {kind} in the search", ["compare", "stress"])
+        return
 
     say("comparison on identical interleavings")
     start = time.monotonic()
-    doc = _child_or_reason(v, "matrix", {
+    doc = _child_or_reason(v, clock, "matrix", {
         "drivers": [driver, "original", BEST_FIX], "interleavings": interleavings,
         "sweep": sweep,
         "traces": str(out / "counterexamples" / "compare")}, budget + 120, None)
@@ -293,18 +612,35 @@ def validate(path: str | Path, out: str | Path, *, time_budget: float = 120.0,
     v.phases.append(Phase("compare", time.monotonic() - start, summary))
 
     say("failure rate over polls")
-    rates = run_child("rates", {"scenario": "late-packets", "events": list(RATE_EVENTS),
-                                "drivers": [driver, "original", BEST_FIX]}, 120)
-    if rates.ok:
-        v.rates = rates.value
+    timeout, _ = clock.cap(60.0)
+    if timeout > 1:
+        rates = run_child("rates", {"scenario": "late-packets", "events": list(RATE_EVENTS),
+                                    "drivers": [driver, "original", BEST_FIX]}, timeout)
+        if rates.ok:
+            v.rates = rates.value
 
     say(f"stress on real threads ({connections} connections)")
     start = time.monotonic()
     for name in (driver, "original"):
-        doc = _child_or_reason(v, "stress", {"driver": name, "connections": connections},
-                               300, None) if name == driver else run_child(
-            "stress", {"driver": name, "connections": connections}, 300).value
+        # the watchdog's own limit, or what the deadline leaves (then a stop is no finding)
+        seconds = min(STRESS_SECONDS, clock.left() - 10.0)
+        if seconds < 1.0:
+            v.cut_short.append(f"stress {'proposal' if name == driver else name}: not run "
+                               "(time budget spent)")
+            continue
+        cut = seconds < STRESS_SECONDS
+        args = {"driver": name, "connections": connections, "max_seconds": seconds}
+        if name == driver:
+            doc = _child_or_reason(v, clock, "stress", args, seconds + 15.0, None)
+        else:
+            timeout, _ = clock.cap(seconds + 15.0)
+            doc = run_child("stress", args, timeout).value if timeout > 1 else None
         if doc is None:
+            continue
+        if cut and not doc["completed"] and any(
+                x["detail"].startswith("hang:") for x in doc["violations"]):
+            v.cut_short.append(f"stress {'proposal' if name == driver else name}: stopped "
+                               f"after {seconds:.0f} s by the time budget")
             continue
         v.stress["proposal" if name == driver else name] = doc
         if name == driver and (doc["lingering"] or doc["violations"]):
@@ -318,12 +654,6 @@ def validate(path: str | Path, out: str | Path, *, time_budget: float = 120.0,
                           f"{mine['lingering']} lingering, "
                           f"{mine['stats']['flows_dropped_table_full']} dropped, "
                           f"{mine['ops_per_second']:,} ops/s" if mine else "did not finish"))
-    v.seconds = time.monotonic() - t0
-    from .validate_report import write_report
-
-    v.report = write_report(v, out)
-    (out / "validation.json").write_text(json.dumps(v.to_json(), indent=2) + "\n")
-    return v
 
 
 def _explore_summary(data: dict[str, Any] | None) -> str:
@@ -343,4 +673,4 @@ def builtin_paths() -> dict[str, Path]:
     return {n: csrc_dir() / "variants" / f"{n.replace('-', '_')}.c" for n in builtin_names()}
 
 
-__all__ = ["Reason", "Validation", "builtin_paths", "locate_crash", "run_child", "validate"]
+__all__ = ["GRACE", "Reason", "Validation", "builtin_paths", "hunt", "run_child", "validate"]

@@ -94,6 +94,9 @@ def markdown(v: Validation) -> str:
     out = Path(v.out)
     lines = [f"# flowrace validate: {Path(v.proposal).name}", "",
              f"**Verdict: {v.verdict}** ({v.seconds:.1f} s)", ""]
+    if v.cut_short:
+        lines += ["## Cut short by the time budget", "",
+                  *[f"* {why}" for why in v.cut_short], ""]
     if v.reasons:
         lines += ["## Reasons", ""]
         for r in v.reasons:
@@ -152,6 +155,9 @@ def html_page(v: Validation, images: dict[str, list[Path]]) -> str:
              f"<div class='verdict {v.verdict}'>{v.verdict}</div>",
              f"<p>{len(v.reasons)} reason(s); {v.seconds:.1f} s. "
              f"Evidence in <code>{esc(str(out))}</code>.</p>"]
+    if v.cut_short:
+        parts.append("<p>Cut short by the time budget:</p><ul>"
+                     + "".join(f"<li>{esc(why)}</li>" for why in v.cut_short) + "</ul>")
     if v.reasons:
         parts.append("<h2>Reasons</h2><table><tr><th>finding</th><th>phase</th>"
                      "<th>scenario</th><th>what happened</th><th>counterexample</th></tr>")

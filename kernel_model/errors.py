@@ -20,3 +20,11 @@ class ProposalBuildError(FlowraceError):
         self.source = source
         self.output = output
         super().__init__(f"{source} does not compile:\n{output}")
+
+
+class BadValue(FlowraceError, ValueError):
+    """An argument out of its range (a ValueError that names the argument)."""
+
+
+class BadType(FlowraceError, TypeError):
+    """An argument of the wrong type (a TypeError that names the argument)."""

@@ -24,8 +24,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ._checks import check_int, check_seed
 from ._symbols import symbolize
-from .errors import FlowraceError, ScheduleError
+from .errors import BadType, BadValue, FlowraceError, ScheduleError
 from .scenario import (
     IRQLS,
     PACKETS,
@@ -303,20 +304,36 @@ def actor_names(compiled: CompiledScenario) -> list[str]:
     return [a.name for a in compiled.scenario.actors] + [SETTLE]
 
 
+#: the largest step count of one schedule segment, and the longest schedule text
+MAX_SCHEDULE_STEPS = 10_000_000
+MAX_SCHEDULE_CHARS = 10_000_000
+#: a trace file larger than this is not one flowrace wrote
+MAX_TRACE_BYTES = 64 << 20
+
+
 def parse_schedule(spec: str, compiled: CompiledScenario) -> list[tuple[int, int, int]]:
     """Parse a schedule SPEC into (actor, kind, arg) segments; see the module docstring."""
     names = actor_names(compiled)
     segments = []
+    if not isinstance(spec, str):
+        raise ScheduleError(f"a schedule is a string, not {type(spec).__name__}")
+    if len(spec) > MAX_SCHEDULE_CHARS:
+        raise ScheduleError(f"schedule too long ({len(spec):,} characters; at most "
+                            f"{MAX_SCHEDULE_CHARS:,})")
     for token in re.split(r"[,\s]+", spec.strip()):
         if not token:
             continue
         m = re.fullmatch(r"([\w.-]+?)(?:\*(\d*)|@([\w.-]+))?", token)
         if not m:
-            raise ScheduleError(f"malformed schedule segment {token!r} (use A, A*N, A* or A@LABEL)")
+            raise ScheduleError(f"malformed schedule segment {token[:60]!r} (use A, A*N, A* or "
+                                "A@LABEL)")
         who, count, label = m.group(1), m.group(2), m.group(3)
+        if count and (len(count) > 9 or not 1 <= int(count) <= MAX_SCHEDULE_STEPS):
+            raise ScheduleError(f"schedule segment {token[:60]!r}: a count is 1 to "
+                                f"{MAX_SCHEDULE_STEPS:,} steps")
         if who in names:
             actor = names.index(who)
-        elif who.isdigit() and int(who) < len(names):
+        elif who.isdigit() and len(who) < 4 and int(who) < len(names):
             actor = int(who)
         else:
             raise ScheduleError(f"schedule names unknown actor {who!r}; actors: {', '.join(names)}")
@@ -584,6 +601,20 @@ def run(
     such as "leak"), `seed` (seeded random choices, or
     PCT with ``strategy="pct"``), `order` (event ids, the identical-interleaving mode), or
     `callback` (``fn(step, enabled_actor_indices, current) -> actor index``)."""
+    given = [n for n, v in (("schedule", schedule), ("seed", seed), ("order", order),
+                            ("callback", callback)) if v is not None]
+    if len(given) != 1:
+        raise BadValue("run: give exactly one of schedule, seed, order or callback"
+                       + (f" (got {' and '.join(given)})" if given else ""))
+    if seed is not None:
+        seed = check_seed(seed)
+    max_steps = check_int(max_steps, "max_steps", 1, 100_000_000)
+    pct_depth = check_int(pct_depth, "pct_depth", 1, 1000)
+    pct_steps = check_int(pct_steps, "pct_steps", 0, 100_000_000)
+    if strategy is not None and strategy not in STRATEGIES:
+        raise BadValue(f"strategy must be one of {', '.join(STRATEGIES)}, not {strategy!r:.40}")
+    if not isinstance(scenario, (Scenario, CompiledScenario)):
+        raise BadType(f"scenario must be a Scenario, not {type(scenario).__name__}")
     variant = driver if isinstance(driver, Variant) else load_variant(driver)
     compiled = scenario if isinstance(scenario, CompiledScenario) else scenario.compile()
     if schedule is not None and schedule in compiled.scenario.notes:
@@ -653,12 +684,30 @@ def save_trace(outcome: Outcome, path: str | Path) -> Path:
 
 
 def load_trace(path: str | Path) -> dict[str, Any]:
+    """Read and check a trace file: its size, JSON nesting and every field's type."""
     try:
-        doc = json.loads(Path(path).read_text())
+        with open(path, "rb") as f:
+            data = f.read(MAX_TRACE_BYTES + 1)
     except FileNotFoundError:
         raise FlowraceError(f"no such trace file: {path}") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise FlowraceError(f"{path} is not a flowrace trace (not JSON: {exc})") from None
+    except OSError as exc:
+        raise FlowraceError(f"cannot read trace {path}: {exc.strerror or exc}") from None
+    if len(data) > MAX_TRACE_BYTES:
+        raise FlowraceError(f"{path} is not a flowrace trace (larger than "
+                            f"{MAX_TRACE_BYTES >> 20} MB)")
+    # the nesting, outside strings (the json module would recurse until RecursionError)
+    brackets = re.sub(rb'"(?:[^"\\]|\\.)*"', b"", data).translate(
+        None, delete=bytes(b for b in range(256) if b not in b"[]{}"))
+    depth = 0
+    for ch in brackets:
+        depth += 1 if ch in b"[{" else -1
+        if depth > 64:
+            raise FlowraceError(f"{path} is not a flowrace trace (nested deeper than 64)")
+    try:
+        doc = json.loads(data.decode("utf-8"))
+    except (ValueError, RecursionError) as exc:  # JSON, UTF-8, a 5000-digit integer
+        raise FlowraceError(f"{path} is not a flowrace trace (not JSON: "
+                            f"{str(exc)[:120]})") from None
     if not isinstance(doc, dict) or doc.get("format") != TRACE_FORMAT:
         raise FlowraceError(f"{path} is not a flowrace trace (no \"format\": \"{TRACE_FORMAT}\")")
     for key, typ in (("driver", str), ("scenario", str), ("schedule", str)):
@@ -666,6 +715,23 @@ def load_trace(path: str | Path) -> dict[str, Any]:
             raise FlowraceError(
                 f"{path}: malformed trace, field {key!r} missing or not a {typ.__name__}"
             )
+    optional = {"strategy": str, "crash": str, "driver_sha256": str, "version": int}
+    for key, typ in optional.items():
+        if doc.get(key) is not None and (not isinstance(doc[key], typ)
+                                         or isinstance(doc[key], bool)):
+            raise FlowraceError(f"{path}: malformed trace, field {key!r} is not a "
+                                f"{typ.__name__}")
+    seed = doc.get("seed")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)
+                             or not 0 <= seed < 1 << 64):
+        raise FlowraceError(f"{path}: malformed trace, field 'seed' is not an integer "
+                            "0..2**64-1")
+    viol = doc.get("violations", [])
+    if not isinstance(viol, list) or not all(isinstance(k, str) for k in viol):
+        raise FlowraceError(f"{path}: malformed trace, field 'violations' is not a list of "
+                            "names")
+    if len(doc["schedule"]) > MAX_SCHEDULE_CHARS:
+        raise FlowraceError(f"{path}: malformed trace, its schedule is too long")
     return doc
 
 

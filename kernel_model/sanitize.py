@@ -24,9 +24,16 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import _build
+from . import _build, _children
 from .errors import FlowraceError
-from .variants import builtin_names, cache_dir
+from .variants import (
+    _compiler_identity,
+    _store_entry,
+    _verified,
+    builtin_names,
+    cache_dir,
+    trusted_dir,
+)
 
 ASAN_FLAGS = "-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined"
 REPORT = re.compile(r"(ERROR: AddressSanitizer.*|WARNING: ThreadSanitizer.*|SUMMARY: \w+Sanitizer.*"
@@ -111,9 +118,8 @@ def asan_run(driver: str | os.PathLike, executions: int = 200,
              timeout: float = 900) -> SanitizerResult:
     """Controlled mode under ASan+UBSan over every built-in scenario."""
     arg = _driver_arg(driver)
-    proc = subprocess.run([sys.executable, "-c", _ASAN_CHILD, arg, str(executions)],
-                          capture_output=True, text=True, env=asan_environment(),
-                          timeout=timeout)
+    proc = _children.run([sys.executable, "-c", _ASAN_CHILD, arg, str(executions)],
+                         text=True, env=asan_environment(), timeout=timeout)
     out = proc.stdout + proc.stderr
     findings = [line[len("finding "):] for line in proc.stdout.splitlines()
                 if line.startswith("finding ")]
@@ -134,18 +140,18 @@ def build_tsan_stress(driver: str | os.PathLike) -> Path:
         digest.update(src.read_bytes())
     for header in _build.HEADERS:
         digest.update((csrc / header).read_bytes())
-    out_dir = cache_dir() / "tsan"
-    out_dir.mkdir(parents=True, exist_ok=True)
+    digest.update(_compiler_identity().encode())
+    out_dir = trusted_dir(trusted_dir(cache_dir()) / "tsan")
     exe = out_dir / f"stress-{variant_c.stem}-{digest.hexdigest()[:16]}"
-    if exe.exists():
+    if exe.exists() and _verified(exe):  # a damaged or planted entry: refused or rebuilt
         return exe
     cmd = [_compiler(), "-std=c11", "-g", "-O1", "-fsanitize=thread", f"-I{csrc}",
            f"-I{csrc / 'shim'}", f"-I{csrc / 'core'}", f"-I{csrc / 'engine'}",
            *map(str, sources), "-lpthread", "-o", str(exe) + ".tmp"]
-    proc = subprocess.run(cmd, capture_output=True, text=True)
+    proc = _children.run(cmd, text=True)
     if proc.returncode != 0:
         raise FlowraceError(f"{variant_c} does not build under ThreadSanitizer:\n{proc.stderr}")
-    os.replace(str(exe) + ".tmp", exe)
+    _store_entry(Path(str(exe) + ".tmp"), exe)
     return exe
 
 
@@ -154,8 +160,8 @@ def tsan_stress(driver: str | os.PathLike, connections: int = 2000, threads: int
     """Stress mode on real threads under ThreadSanitizer."""
     exe = build_tsan_stress(driver)
     env = dict(os.environ, TSAN_OPTIONS="halt_on_error=0 second_deadlock_stack=1")
-    proc = subprocess.run([str(exe), str(connections), str(threads), str(seed)],
-                          capture_output=True, text=True, env=env, timeout=timeout)
+    proc = _children.run([str(exe), str(connections), str(threads), str(seed)], text=True,
+                         env=env, timeout=timeout)
     out = proc.stdout + proc.stderr
     findings = [line for line in proc.stdout.splitlines() if line.startswith("violation ")]
     ok = proc.stdout.startswith("lingering ")

@@ -18,12 +18,20 @@ Environment rules the harness enforces (DESIGN.md):
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import networkx as nx
 
-from .errors import FlowraceError
+from ._checks import check_int, check_number
+from .errors import BadType, BadValue, FlowraceError
+
+#: the harness's actor names, which a scenario's actors cannot take
+RESERVED_ACTORS = frozenset({"settle"})
+#: actors of one scenario (the engine's limit is 32, one of them the settle actor)
+MAX_ACTORS = 31
+_NAME = re.compile(r"[A-Za-z0-9_][\w.-]*")
 
 PACKETS = {
     "data": 0,
@@ -138,6 +146,12 @@ class Actor:
     ops: tuple[Op, ...]
 
     def __init__(self, name: str, cpu: int, ops: Iterable[Op]):
+        if not isinstance(name, str) or not _NAME.fullmatch(name) or name.isdigit():
+            raise BadValue(f"Actor name must be letters, digits, '_', '.', '-' (not only "
+                           f"digits), not {name!r:.40}")
+        if name in RESERVED_ACTORS:
+            raise BadValue(f"Actor name {name!r} is reserved (the harness's own actor)")
+        check_int(cpu, "Actor cpu", 0, MAX_ACTORS - 1)
         object.__setattr__(self, "name", name)
         object.__setattr__(self, "cpu", cpu)
         object.__setattr__(self, "ops", tuple(ops))
@@ -221,6 +235,95 @@ class Scenario:
     def __post_init__(self):
         object.__setattr__(self, "flows", tuple(self.flows))
         object.__setattr__(self, "actors", tuple(self.actors))
+        object.__setattr__(self, "notes", dict(self.notes))
+        self._check()
+
+    def _check(self) -> None:
+        """Every field of the scenario, its flows, actors and operations: a ValueError or
+        TypeError (also a FlowraceError) that names the offending argument."""
+        def isint(v: object, name: str, lo: int, hi: int) -> None:
+            check_int(v, name, lo, hi)
+
+        if not isinstance(self.name, str) or not self.name:
+            raise BadType(f"Scenario name must be a non-empty string, not {self.name!r:.40}")
+        isint(self.open_capacity, "open_capacity", 1, 100_000_000)
+        isint(self.buckets, "buckets", 1, 1 << 20)
+        if not isinstance(self.defer_delete, bool):
+            raise BadType("defer_delete must be True or False")
+        for i, f in enumerate(self.flows):
+            where = f"flows[{i}]"
+            if not isinstance(f, Flow):
+                raise BadType(f"{where} must be a Flow, not {type(f).__name__}")
+            isint(f.cookie, f"{where}.cookie", 0, (1 << 64) - 1)
+            if f.handle is not None:
+                isint(f.handle, f"{where}.handle", 1, (1 << 64) - 1)
+            isint(f.associations, f"{where}.associations", 1, 64)
+            isint(f.pid, f"{where}.pid", 0, (1 << 32) - 1)
+            if f.family not in (4, 6) or isinstance(f.family, bool):
+                raise BadValue(f"{where}.family must be 4 or 6, not {f.family!r:.40}")
+            if f.protocol not in ("tcp", "udp"):
+                raise BadValue(f"{where}.protocol must be 'tcp' or 'udp', not "
+                               f"{f.protocol!r:.40}")
+            for end in ("local", "remote"):
+                pair = getattr(f, end)
+                if not (isinstance(pair, tuple) and len(pair) == 2
+                        and isinstance(pair[0], str)):
+                    raise BadType(f"{where}.{end} must be (address, port)")
+                try:
+                    address_bytes(pair[0])
+                except ValueError:
+                    raise BadValue(f"{where}.{end}: {pair[0]!r:.60} is not an IP address") \
+                        from None
+                isint(pair[1], f"{where}.{end} port", 0, 65535)
+        if len(self.actors) > MAX_ACTORS:
+            raise BadValue(f"actors: at most {MAX_ACTORS}, not {len(self.actors)}")
+        seen: set[str] = set()
+        deletes: set[tuple[int, int]] = set()
+        for a, actor in enumerate(self.actors):
+            if not isinstance(actor, Actor):
+                raise BadType(f"actors[{a}] must be an Actor, not {type(actor).__name__}")
+            if actor.name in seen:
+                raise BadValue(f"actors[{a}]: two actors named {actor.name!r}")
+            seen.add(actor.name)
+            for k, op in enumerate(actor.ops):
+                where = f"actor {actor.name} ops[{k}] ({type(op).__name__})"
+                if type(op) not in _KIND:
+                    raise BadType(f"actor {actor.name} ops[{k}]: not an operation: {op!r:.60}")
+                if op.name is not None and not (isinstance(op.name, str)
+                                                and _NAME.fullmatch(op.name)):
+                    raise BadValue(f"{where}: name must be letters, digits, '_', '.', '-'")
+                if not isinstance(op.after, tuple) or not all(isinstance(x, str)
+                                                              for x in op.after):
+                    raise BadType(f"{where}: after must be a tuple of operation names")
+                if op.irql not in IRQLS:
+                    raise BadValue(f"{where}: irql must be 'passive' or 'dispatch', not "
+                                   f"{op.irql!r:.40}")
+                if isinstance(op, (Poll, Restart, Expire)):
+                    if not isinstance(op.client, str) or not op.client:
+                        raise BadType(f"{where}: client must be a non-empty string")
+                    if isinstance(op, Poll) and op.at is not None:
+                        check_number(op.at, f"{where}: at", 0.0, 1e12)
+                    continue
+                if not self.flows:
+                    raise BadValue(f"{where}: flow {op.flow!r:.40}: the scenario has no flows")
+                isint(op.flow, f"{where}: flow", 0, len(self.flows) - 1)
+                n_assoc = self.flows[op.flow].associations
+                if isinstance(op, (Classify, Delete)):
+                    if isinstance(op.assoc, int) and not isinstance(op.assoc, bool) and not (
+                            0 <= op.assoc < n_assoc):
+                        raise BadValue(f"{where}: assoc {op.assoc}: flow {op.flow} has "
+                                       f"{n_assoc} associations (0..{n_assoc - 1})")
+                    isint(op.assoc, f"{where}: assoc", 0, n_assoc - 1)
+                if isinstance(op, Delete):
+                    if (op.flow, op.assoc) in deletes:
+                        raise BadValue(f"{where}: association {op.assoc} of flow {op.flow} is "
+                                       "deleted twice (flowDeleteFn runs once per association)")
+                    deletes.add((op.flow, op.assoc))
+                else:
+                    if op.packet not in PACKETS:
+                        raise BadValue(f"{where}: unknown packet {op.packet!r:.40}; known: "
+                                       + ", ".join(PACKETS))
+                    isint(op.bytes, f"{where}: bytes", 0, (1 << 31) - 1)
 
     # ---- ground truth ------------------------------------------------------------
     def ground_truth(self) -> GroundTruth:

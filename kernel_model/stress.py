@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
+from ._checks import check_budget, check_int, check_seed
 from ._symbols import symbolize
 from .errors import FlowraceError
 from .execution import VIOLATION_KINDS, Violation
@@ -64,6 +67,7 @@ def stress(
     hold_spins: int = 5000,
     open_capacity: int = 32767,
     poll_interval_us: int = 2000,
+    max_seconds: float = 600.0,
 ) -> StressResult:
     """Run `connections` RST-terminated connections over `threads` classify threads, with
     delete-notification, late-packet and poll threads, on real OS threads.
@@ -75,12 +79,117 @@ def stress(
     arriving). At each scheduling point a thread yields or spins for up to `hold_spins`
     iterations with probability `noise_permille`/1000, which widens race windows. Live
     connections are bounded (64 per classify thread), so openFlows fills only with
-    flows that linger; once it is full (`open_capacity`) new flows are dropped."""
-    if connections < 1 or threads < 1:
-        raise FlowraceError("stress needs at least one connection and one thread")
-    if not 0 <= noise_permille <= 1000:
-        raise FlowraceError("noise is a per-mille probability, 0 to 1000")
+    flows that linger; once it is full (`open_capacity`) new flows are dropped.
+
+    The run happens in a child process of its own process group: after `max_seconds` the
+    C watchdog stops the threads at their next scheduling point, and a thread that never
+    reaches one (a hook that sleeps or loops without the shim) is killed with the whole
+    group `GRACE` seconds later. Either is a `livelock` finding ("hang: ..."), and so is a
+    thread that crashes the process (`crash`)."""
+    connections = check_int(connections, "connections", 1, 100_000_000)
+    threads = check_int(threads, "threads", 1, 1024)
+    seed = check_seed(seed)
+    delete_threads = check_int(delete_threads, "delete_threads", 1, 1024)
+    late_threads = check_int(late_threads, "late_threads", 0, 1024)
+    data_packets = check_int(data_packets, "data_packets", 0, 1_000_000)
+    noise_permille = check_int(noise_permille, "noise_permille", 0, 1000)
+    hold_spins = check_int(hold_spins, "hold_spins", 0, 100_000_000)
+    open_capacity = check_int(open_capacity, "open_capacity", 1, 100_000_000)
+    poll_interval_us = check_int(poll_interval_us, "poll_interval_us", 1, 60_000_000)
+    max_seconds = check_budget(max_seconds, "max_seconds")
     variant = driver if isinstance(driver, Variant) else load_variant(driver)
+    return _in_child(variant, max_seconds, (connections, threads, seed), lambda: _stress_here(
+        variant, connections, threads, seed, delete_threads, late_threads, data_packets,
+        noise_permille, hold_spins, open_capacity, poll_interval_us, max_seconds))
+
+
+#: seconds past max_seconds before a stress run's process group is killed
+GRACE = 5.0
+
+
+def _in_child(variant: Variant, max_seconds: float, what: tuple[int, int, int],
+              body) -> StressResult:
+    """Run `body` in a forked child (own process group) and bring its result back."""
+    import json
+    import select
+    import signal
+    import time
+
+    from . import _children
+
+    r_fd, w_fd = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: never returns
+        code = 0
+        try:
+            os.close(r_fd)
+            os.setpgid(0, 0)
+            _children.die_with_parent()
+            try:
+                doc = body().to_json()
+            except FlowraceError as exc:
+                doc = {"error": str(exc)}
+            data = json.dumps(doc).encode()
+            while data:
+                data = data[os.write(w_fd, data):]
+        except BaseException:  # noqa: BLE001 - reported by the parent as no result
+            code = 3
+        finally:
+            os._exit(code)
+    os.close(w_fd)
+    with contextlib.suppress(OSError):
+        os.setpgid(pid, pid)  # also done by the child: whichever runs first
+    _children.register_group(pid)
+    chunks: list[bytes] = []
+    end = time.monotonic() + max_seconds + GRACE
+    killed = False
+    try:
+        while True:
+            left = end - time.monotonic()
+            if left <= 0:
+                killed = True
+                break
+            ready, _, _ = select.select([r_fd], [], [], min(left, 0.5))
+            if ready:
+                chunk = os.read(r_fd, 1 << 16)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+    finally:
+        _children.kill_group(pid)
+        _, status = os.waitpid(pid, 0)
+        _children.unregister_group(pid)
+        os.close(r_fd)
+    name = variant.name if variant.builtin else str(variant.source)
+    if not killed and os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0 and chunks:
+        doc = json.loads(b"".join(chunks))
+        if "error" in doc:
+            raise FlowraceError(doc["error"])
+        doc["violations"] = [Violation(**v) for v in doc["violations"]]
+        doc["occupancy"] = [(o["t"], o["open"]) for o in doc["occupancy"]]
+        for key in ("ops_per_second", "dropped_table_full"):
+            doc.pop(key)
+        return StressResult(**doc)
+    if killed:
+        kind, detail = "livelock", (f"hang: a stress thread did not return within "
+                                    f"{max_seconds:g} s + {GRACE:g} s (it never reached a "
+                                    "scheduling point: a hook that sleeps or loops?); killed")
+    elif os.WIFSIGNALED(status):
+        kind, detail = "crash", (f"a stress thread crashed the process with "
+                                 f"{signal.Signals(os.WTERMSIG(status)).name}")
+    else:
+        kind, detail = "crash", (f"the stress process exited with code "
+                                 f"{os.WEXITSTATUS(status)} (the proposal called exit?)")
+    connections, threads, seed = what
+    return StressResult(name, connections, threads, seed, max_seconds if killed else 0.0, 0,
+                        False, 0, 0, 0,
+                        {"flows_dropped_table_full": 0}, [Violation(kind, -1, "", -1, detail)])
+
+
+def _stress_here(variant: Variant, connections: int, threads: int, seed: int,
+                 delete_threads: int, late_threads: int, data_packets: int,
+                 noise_permille: int, hold_spins: int, open_capacity: int,
+                 poll_interval_us: int, max_seconds: float) -> StressResult:
     ffi, lib = variant.ffi, variant.lib
     spec = ffi.new("FR_STRESS_SPEC *")
     spec.connections = connections
@@ -94,8 +203,8 @@ def stress(
     spec.open_capacity = open_capacity
     spec.buckets = 4096
     spec.poll_interval_us = poll_interval_us
-    spec.seed = seed & 0xFFFFFFFFFFFFFFFF
-    spec.max_seconds = 600.0
+    spec.seed = seed
+    spec.max_seconds = max_seconds
     out = ffi.new("FR_STRESS_RESULT *")
     rc = lib.fr_stress(spec, out)
     if rc != 0:

@@ -208,6 +208,31 @@ static void *poll_thread(void *p)
     return NULL;
 }
 
+/* Join `t` by `deadline` (CLOCK_REALTIME seconds; 0: no deadline). 1 when joined. */
+static int join_by(pthread_t t, double deadline, char *joined)
+{
+    if (*joined)
+        return 1;
+    if (deadline <= 0) {
+        pthread_join(t, NULL);
+        *joined = 1;
+        return 1;
+    }
+    struct timespec until;
+    until.tv_sec = (time_t)deadline;
+    until.tv_nsec = (long)((deadline - (double)until.tv_sec) * 1e9);
+    if (pthread_timedjoin_np(t, NULL, &until) == 0)
+        *joined = 1;
+    return *joined;
+}
+
+static double real_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
 static int count_lingering(stress_state *st)
 {
     int n = 0;
@@ -244,7 +269,8 @@ int fr_stress(const FR_STRESS_SPEC *spec, FR_STRESS_RESULT *out)
     int nthreads = spec->classify_threads + spec->delete_threads + spec->late_threads + 1;
     pthread_t *tids = calloc((size_t)nthreads, sizeof(pthread_t));
     thread_arg *args = calloc((size_t)nthreads, sizeof(thread_arg));
-    if (!st->flows || !st->deletes_done || !st->queue || !tids || !args ||
+    char *joined = calloc((size_t)nthreads, 1);
+    if (!st->flows || !st->deletes_done || !st->queue || !tids || !args || !joined ||
         FlowCoreReset(spec->buckets > 0 ? spec->buckets : 4096, spec->open_capacity) != 0) {
         fr_stress_finish();
         free(st->flows);
@@ -253,6 +279,7 @@ int fr_stress(const FR_STRESS_SPEC *spec, FR_STRESS_RESULT *out)
         free(st);
         free(tids);
         free(args);
+        free(joined);
         return FR_ERR_RESOURCES;
     }
     st->t0 = now_s();
@@ -266,20 +293,51 @@ int fr_stress(const FR_STRESS_SPEC *spec, FR_STRESS_RESULT *out)
             args[t].role = r;
             pthread_create(&tids[t], NULL, fns[r], &args[t]);
         }
+    /* The watchdog: every thread must be done by max_seconds. Past it, the run stops
+     * (threads leave at their next scheduling point); a thread that does not reach one
+     * within a grace period (a hook that sleeps, or loops without the shim) cannot be
+     * stopped from here: it is reported, and the run's memory is left to it. */
+    double deadline = spec->max_seconds > 0 ? real_now() + spec->max_seconds : 0;
+    int stuck = 0, late = 0;
     /* classify threads first, then close the delete queue and wait for it */
-    for (int k = 0; k < spec->classify_threads; k++)
-        pthread_join(tids[k], NULL);
+    for (int k = 0; k < spec->classify_threads && !late; k++)
+        late = !join_by(tids[k], deadline, &joined[k]);
     pthread_mutex_lock(&st->q_lock);
     st->q_closed = 1;
     pthread_cond_broadcast(&st->q_cond);
     pthread_mutex_unlock(&st->q_lock);
-    for (int k = spec->classify_threads; k < spec->classify_threads + spec->delete_threads; k++)
-        pthread_join(tids[k], NULL);
+    for (int k = spec->classify_threads;
+         k < spec->classify_threads + spec->delete_threads && !late; k++)
+        late = !join_by(tids[k], deadline, &joined[k]);
     __atomic_store_n(&st->all_done, 1, __ATOMIC_RELEASE);
-    for (int k = spec->classify_threads + spec->delete_threads; k < nthreads; k++)
-        pthread_join(tids[k], NULL);
-
+    for (int k = spec->classify_threads + spec->delete_threads; k < nthreads && !late; k++)
+        late = !join_by(tids[k], deadline, &joined[k]);
+    if (late) {
+        int first = !fr_stress_aborted();
+        fr_stress_abort();
+        double grace = real_now() + 2.0;
+        for (int k = 0; k < nthreads; k++)
+            if (!join_by(tids[k], grace, &joined[k]))
+                stuck++;
+        if (first && stuck)
+            fr_report(FR_V_LIVELOCK, -1,
+                      "hang: the stress run did not finish within %.1f s (max_seconds); "
+                      "%d thread(s) still inside the variant 2 s after the stop (a hook "
+                      "that sleeps, or loops without a scheduling point)",
+                      spec->max_seconds, stuck);
+        else if (first)
+            fr_report(FR_V_LIVELOCK, -1,
+                      "hang: the stress run did not finish within %.1f s (max_seconds); "
+                      "stopped", spec->max_seconds);
+    }
     int aborted = fr_stress_aborted();
+    if (stuck) {
+        /* threads still run inside the variant: leave them their memory, report */
+        out->seconds = now_s() - st->t0;
+        out->operations = __atomic_load_n(&st->operations, __ATOMIC_RELAXED);
+        out->completed = 0;
+        return FR_OK;
+    }
     if (!aborted) {
         /* user space polls once more, as it does forever */
         fr_stress_thread_init(nthreads, spec->seed);
@@ -311,5 +369,6 @@ int fr_stress(const FR_STRESS_SPEC *spec, FR_STRESS_RESULT *out)
     free(st);
     free(tids);
     free(args);
+    free(joined);
     return FR_OK;
 }

@@ -21,6 +21,12 @@ def _make(part: Part):
     return make_strategy(part.strategy, **part.kwargs)
 
 
+def _init_worker() -> None:
+    from .. import _children
+
+    _children.die_with_parent()
+
+
 def _work(args) -> Progress:
     part, deadline = args
     assert _TARGET is not None
@@ -49,7 +55,12 @@ def run_parts(target: Target, parts_iter, jobs: int, deadline: float | None,
     ctx = mp.get_context("fork")
     all_finished = True
     finished: queue.SimpleQueue = queue.SimpleQueue()  # fed by the pool's result thread
-    with ctx.Pool(jobs) as pool:
+    from .. import _children
+
+    with ctx.Pool(jobs, initializer=_init_worker) as pool:
+        workers = [p.pid for p in pool._pool]  # for an interrupt: killed with us
+        for pid in workers:
+            _children.register_pid(pid)
         in_flight = 0
         exhausted = False
 
@@ -92,5 +103,7 @@ def run_parts(target: Target, parts_iter, jobs: int, deadline: float | None,
                 submit()
         if not exhausted:
             all_finished = False
+    for pid in workers:
+        _children.unregister_pid(pid)
     _TARGET = None
     return done, all_finished

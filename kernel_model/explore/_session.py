@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .._checks import check_budget, check_int, check_seed
 from ..errors import FlowraceError
 from ..execution import Outcome, run, save_trace
 from ..execution import actor_names as _actor_names
@@ -170,16 +171,17 @@ def explore(
     `time_budget` seconds. Each violation kind found becomes a minimised counterexample
     (written to `out`, with its pictures, when given). `state_graph` records the explored
     states (GraphML/DOT in `out`)."""
-    if jobs < 1:
-        raise FlowraceError("--jobs must be at least 1")
-    if max_executions is not None and max_executions < 1:
-        raise FlowraceError("--max-executions must be at least 1")
-    if time_budget is not None and time_budget <= 0:
-        raise FlowraceError("--time-budget must be a positive number of seconds")
-    if preemption_bound is not None and preemption_bound < 0:
-        raise FlowraceError("--preemption-bound must be 0 or more")
-    if depth < 1:
-        raise FlowraceError("--depth must be at least 1")
+    jobs = check_int(jobs, "jobs", 1, 4096)
+    if max_executions is not None:
+        max_executions = check_int(max_executions, "max_executions", 1, 10**12)
+    if time_budget is not None:
+        time_budget = check_budget(time_budget, "time_budget")
+    if preemption_bound is not None:
+        preemption_bound = check_int(preemption_bound, "preemption_bound", 0, 10_000)
+    depth = check_int(depth, "depth", 1, 1000)
+    seed = check_seed(seed)
+    max_steps = check_int(max_steps, "max_steps", 1, 100_000_000)
+    minimise_seconds = check_budget(minimise_seconds, "minimise_seconds")
     if strategy not in STRATEGY_NAMES:
         raise FlowraceError(
             f"unknown strategy {strategy!r}; strategies: {', '.join(STRATEGY_NAMES)}")
@@ -327,6 +329,10 @@ def _counterexamples(target: Target, found: dict[str, Found], minimise: bool,
     return out
 
 
+#: a counterexample longer than this is neither tabulated nor drawn in the output files
+MAX_DRAWN_STEPS = 2000
+
+
 def write_outputs(res: ExploreResult, out: Path, *, pictures: bool = True) -> None:
     """Each counterexample as a replayable trace, a timeline and pictures; the state
     graph as GraphML and DOT."""
@@ -339,11 +345,18 @@ def write_outputs(res: ExploreResult, out: Path, *, pictures: bool = True) -> No
 
         from ..timeline import print_outcome
 
+        long = len(c.outcome.steps) > MAX_DRAWN_STEPS  # a spin to the step bound, say
         with open(stem.with_suffix(".timeline.txt"), "w") as fh:
-            print_outcome(c.outcome, Console(file=fh, width=160, color_system=None),
-                          notes=c.notes())
+            if long:  # tabulating it takes longer than finding it: say how to see it
+                fh.write(f"{c.outcome.driver} × {c.outcome.scenario}: {c.kind} after "
+                         f"{len(c.outcome.steps):,} steps (more than {MAX_DRAWN_STEPS:,}: "
+                         f"not tabulated).\nschedule {c.outcome.schedule}\n"
+                         f"flowrace replay {path} shows every step.\n")
+            else:
+                print_outcome(c.outcome, Console(file=fh, width=160, color_system=None),
+                              notes=c.notes())
         c.files["timeline"] = str(stem.with_suffix(".timeline.txt"))
-        if pictures:
+        if pictures and not long:
             from .picture import render
 
             for ext in ("svg", "png"):

@@ -5,6 +5,7 @@ with probability at least 1 / (n * k^(d-1))."""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from ._engine import Target, run_batch
@@ -43,7 +44,10 @@ class PctStrategy(RandomStrategy):
         self._n = target.n_actors
 
     def guarantee(self) -> float:
-        return 1.0 / (self._n * self.steps ** (self.depth - 1)) if self.steps and self._n else 0.0
+        """1 / (n k^(d-1)), in logarithms: a large depth underflows to 0, never overflows."""
+        if not (self.steps and self._n):
+            return 0.0
+        return math.exp(-math.log(self._n) - (self.depth - 1) * math.log(self.steps))
 
     def describe(self) -> dict[str, Any]:
         return {"strategy": "pct", "seed": self.seed, "depth": self.depth, "actors": self._n,

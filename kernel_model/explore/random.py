@@ -9,6 +9,8 @@ from ._engine import Target, run_batch, run_seed
 from ._protocol import Found, Part, Progress
 
 CHUNK = 20000
+#: the first batch of a step: its rate sizes the next ones
+FIRST_CHUNK = 256
 
 
 class RandomStrategy:
@@ -43,8 +45,10 @@ class RandomStrategy:
         if self.limit is not None:
             left = min(left, self.limit - self._progress.executions)
         p = self._progress
+        chunk = FIRST_CHUNK
         while left > 0:
-            n = min(CHUNK, left)
+            n = min(chunk, left)
+            t_batch = time.monotonic()
             out = run_batch(self._target, self.engine_strategy, self._next, n,
                             record_states=self.record_states, **self._batch_args())
             for kind, first in out.first_seed.items():
@@ -60,8 +64,15 @@ class RandomStrategy:
                 p.by_kind[k] = p.by_kind.get(k, 0) + v
             self._next += n
             left -= n
-            if seconds and time.monotonic() - t0 >= seconds:
+            now = time.monotonic()
+            if seconds and now - t0 >= seconds:
                 break
+            # a batch runs inside C without looking at the clock: size the next one to
+            # what the time left allows at the rate seen (executions that spin to the
+            # step bound take milliseconds each, not microseconds)
+            per = (now - t_batch) / max(n, 1)
+            room = (seconds - (now - t0)) if seconds else 0.5
+            chunk = max(1, min(CHUNK, int(min(room, 0.5) / per) if per > 0 else CHUNK))
         if self.limit is not None and p.executions >= self.limit:
             p.complete = True
         return p

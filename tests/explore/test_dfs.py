@@ -65,7 +65,9 @@ def test_finds_the_original_leak_and_covers_lingering_rst():
     assert res.kinds == {"leak"}
     explored, unreduced = res.details["explored"], res.details["interleavings"]
     assert 0 < explored <= res.executions < 10_000
-    assert unreduced > 1e12 * explored  # the interleavings a search without reduction runs
+    # the interleavings a search without reduction runs (a free is dependent with every
+    # list operation since issue 10: ~2,000 executions for 1.6e15, was ~1,600)
+    assert unreduced > 1e11 * explored
     doc = res.to_json()
     assert doc["complete"] is True and doc["interleavings"] == unreduced
 

@@ -14,7 +14,7 @@ import pytest
 
 from compare.validate import builtin_paths, validate
 
-QUICK = {"time_budget": 6.0, "connections": 2000, "interleavings": 60, "sweep": 40}
+QUICK = {"time_budget": 30.0, "connections": 2000, "interleavings": 60, "sweep": 40}
 PASSING = ["assoc-count", "last-ref", "dec-and-lock", "flow-lock", "retry-bounded-sweep"]
 # naive variant -> (phase, finding) among its reasons
 FAILING = {
