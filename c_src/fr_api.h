@@ -61,7 +61,13 @@
 #define FR_SP_FREE 17
 #define FR_SP_YIELD 18
 #define FR_SP_STALL 19
-#define FR_SP_COUNT 20
+/* instrumented accesses of the variant's own C code (engine/access.c) */
+#define FR_SP_PLAIN_READ 20     /* a plain (non-volatile) load of shared memory */
+#define FR_SP_PLAIN_WRITE 21    /* a plain store */
+#define FR_SP_VOLATILE_READ 22  /* a volatile load: a relaxed atomic when aligned, <= 8 bytes */
+#define FR_SP_VOLATILE_WRITE 23 /* a volatile store: likewise */
+#define FR_SP_ATOMIC 24         /* a C11/GNU atomic read-modify-write (__atomic_*, __sync_*) */
+#define FR_SP_COUNT 25
 
 /* violation kinds */
 #define FR_V_LEAK 1
@@ -73,7 +79,9 @@
 #define FR_V_LIVELOCK 7
 #define FR_V_DEADLOCK 8
 #define FR_V_IRQL 9 /* a call at an IRQL it does not allow (...AtDpcLevel below DISPATCH) */
-#define FR_V_COUNT 10
+#define FR_V_DATA_RACE 10       /* two conflicting accesses, one plain, unordered (engine/race.c) */
+#define FR_V_OUT_OF_BOUNDS 11   /* an access outside every live pool block of the arena */
+#define FR_V_COUNT 12
 
 /* strategies of a controlled run */
 #define FR_STRAT_SCHEDULE 0     /* segments: explicit, then run-to-block default */
@@ -186,7 +194,8 @@ typedef struct FR_VIOLATION {
     int step;
     int actor;
     int flow;
-    char detail[200];
+    char detail[400];    /* "@pc:HEX@" names a code address (offset in the module): the
+                          * Python side turns it into file:line */
 } FR_VIOLATION;
 
 typedef struct FR_FLOW_RECORD {

@@ -174,7 +174,7 @@ LEGEND = (
     ("wrong", Verdict.WRONG, "backend ≠ truth because of the driver"),
     ("wrong (agent)", Verdict.WRONG, "backend ≠ truth although the driver delivered every "
      "close once: the agent's fault (the agent before the workaround), with any driver"),
-    ("unsafe", Verdict.UNSAFE, "a check fired: memory safety, livelock, deadlock, IRQL, ..."),
+    ("unsafe", Verdict.UNSAFE, "a check fired: memory safety, data race, livelock, deadlock, IRQL"),
 )
 
 

@@ -7,9 +7,9 @@
 * ``wrong``   — some client's backend figures (closes or failures by errno) differ from
   the ground truth;
 * ``unsafe``  — any other finding of the kernel's checks: memory safety (use after free,
-  double free, double move, refcount underflow, freed while linked), a livelock, a
-  deadlock, a lock call at the wrong IRQL, and any kind a later check adds (every kind
-  but ``leak`` is unsafe: `is_unsafe`).
+  out of bounds, double free, double move, refcount underflow, freed while linked), a
+  data race, a livelock, a deadlock, a lock call at the wrong IRQL, and any kind a later
+  check adds (every kind but ``leak`` is unsafe: `is_unsafe`).
 
 They are ordered: a cell's verdict is the worst over its executions. A ``wrong`` verdict
 names its cause: ``driver`` when the kernel did not deliver every closed connection

@@ -3,12 +3,24 @@
 Each module links the same engine, shim and driver core with one variant file.
 `setup.py` lists one builder per built-in variant (compiled at install time);
 `kernel_model.variants` uses `make_ffi` to compile a user's proposal into a cache.
+
+The variant alone is compiled with the compiler's access instrumentation
+(`-fsanitize=thread`, see `instrument_flags`) into an object of its own, linked into
+the module with the engine, shim and core compiled without it: every load and store
+of the variant's C code calls an entry point that c_src/engine/access.c defines (the
+module never links a sanitizer runtime). Builds with a real sanitizer in
+FLOWRACE_CFLAGS (`flowrace sanitize`'s AddressSanitizer build) compile the variant
+like the rest, without it.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
+import re
+import subprocess
+import tempfile
 from pathlib import Path
 
 from cffi import FFI
@@ -29,6 +41,8 @@ CORE_SOURCES = (
     "engine/fr_ctx.c",
     "engine/shim.c",
     "engine/explore.c",
+    "engine/access.c",
+    "engine/race.c",
     "core/flowcore.c",
     "core/harness.c",
     "core/stress.c",
@@ -43,6 +57,11 @@ def cdef_text(csrc: Path | None = None) -> str:
     return body + '\nextern "Python+C" int fr_py_pick(int step, uint32_t enabled, int current);\n'
 
 
+class VariantBuildError(Exception):
+    """The variant cannot be compiled with the access instrumentation; the message is
+    the compiler's output or names the offending line."""
+
+
 def variant_module_name(stem: str) -> str:
     return f"kernel_model._variants._fr_{stem}"
 
@@ -53,6 +72,109 @@ def compile_flags(extra: list[str] | None = None) -> list[str]:
     if env:
         flags += env.split()
     return flags + (extra or [])
+
+
+def compiler() -> str:
+    return os.environ.get("CC", "cc")
+
+
+@functools.lru_cache(maxsize=8)
+def _is_clang(cc: str) -> bool:
+    try:
+        out = subprocess.run([cc, "--version"], capture_output=True, text=True).stdout
+    except OSError:
+        return False
+    return "clang" in out.lower()
+
+
+def instrumented(extra: list[str] | None = None) -> bool:
+    """Is the variant compiled with flowrace's access instrumentation? Not when a real
+    sanitizer is asked for (it would clash with the ThreadSanitizer entry points)."""
+    return not any(f.startswith("-fsanitize") for f in compile_flags(extra))
+
+
+def instrument_flags() -> list[str]:
+    """Every load and store a __tsan_* call, volatile ones told apart, no function
+    entry/exit calls; implicit declarations (a non-GCC builtin such as MSVC's
+    _InterlockedIncrement) are errors with file:line, not an unresolved symbol."""
+    if _is_clang(compiler()):
+        params = ["-mllvm", "-tsan-distinguish-volatile=1",
+                  "-mllvm", "-tsan-instrument-func-entry-exit=0"]
+    else:
+        params = ["--param", "tsan-distinguish-volatile=1",
+                  "--param", "tsan-instrument-func-entry-exit=0"]
+    return ["-fsanitize=thread", *params, "-g", "-Werror=implicit-function-declaration"]
+
+
+_COMMENT = re.compile(r"//[^\n]*|/\*.*?\*/", re.S)
+_ASM = re.compile(r"\b(?:__asm__|__asm|asm)\b")
+_ASM_EMPTY = re.compile(r"\b(?:__asm__|__asm|asm)\b\s*(?:(?:volatile|__volatile__|inline|goto)\s*)*"
+                        r"\(\s*\"\s*\"\s*[:)]")
+
+
+def instrumentation_problems(text: str) -> list[str]:
+    """What in a variant's source the access instrumentation cannot see: inline
+    assembly (other than an empty compiler barrier, `asm volatile("" ::: "memory")`)."""
+    blanked = _COMMENT.sub(lambda m: re.sub(r"[^\n]", " ", m.group(0)), text)
+    problems = []
+    for m in _ASM.finditer(blanked):
+        before = blanked[blanked.rfind("\n", 0, m.start()) + 1:m.start()]
+        if len(re.findall(r'(?<!\\)"', before)) % 2 or _ASM_EMPTY.match(blanked, m.start()):
+            continue  # inside a string literal, or an empty compiler barrier
+        line = blanked.count("\n", 0, m.start()) + 1
+        problems.append(
+            f"line {line}: inline assembly: flowrace cannot see the memory it reads or writes "
+            "(nor schedule, check or race-check it); use the shim's Interlocked*, "
+            "ReadAcquire/WriteRelease or YieldProcessor, or plain C")
+    return problems
+
+
+def compile_variant_object(variant_c: Path, obj_dir: Path,
+                           extra_flags: list[str] | None = None) -> Path:
+    """Compile the variant alone with the access instrumentation into obj_dir."""
+    variant_c = Path(variant_c)
+    try:
+        text = variant_c.read_bytes().decode("utf-8", errors="replace")
+    except OSError as exc:
+        raise VariantBuildError(f"cannot read {variant_c}: {exc}") from None
+    problems = instrumentation_problems(text)
+    if problems:
+        raise VariantBuildError("\n".join(f"{variant_c}:{p[len('line '):]}" for p in problems))
+    csrc = csrc_dir()
+    obj_dir.mkdir(parents=True, exist_ok=True)
+    obj = obj_dir / f"{variant_c.stem}.tsan.o"
+    cmd = [compiler(), "-c", "-fPIC", *compile_flags(extra_flags), *instrument_flags(),
+           f"-I{csrc}", f"-I{csrc / 'shim'}", f"-I{csrc / 'core'}", str(variant_c),
+           "-o", str(obj)]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise VariantBuildError((proc.stderr or proc.stdout).strip()
+                                or "the compiler failed (no message)")
+    unhandled = _unhandled_hooks(obj)
+    if unhandled:
+        lines = [f"{variant_c}:{n}" for n, text in enumerate(text.splitlines(), 1)
+                 if re.search(r"\b__(atomic|sync)_\w+|__int128", text)]
+        raise VariantBuildError(
+            f"{variant_c}: the compiler turned an access into {', '.join(unhandled)}, which "
+            "flowrace's instrumentation does not handle (a 128-bit atomic?)"
+            + (f"; look at {', '.join(lines[:5])}" if lines else ""))
+    return obj
+
+
+_HANDLED = re.compile(
+    r"__tsan_(init|func_entry|func_exit|(unaligned_)?(volatile_)?(read|write)(1|2|4|8|16)"
+    r"|(read|write)_range|vptr_(update|read)|atomic(8|16|32|64)_(load|store|exchange|fetch_\w+"
+    r"|compare_exchange_(strong|weak|val))|atomic_(thread|signal)_fence)$")
+
+
+def _unhandled_hooks(obj: Path) -> list[str]:
+    """Instrumentation entry points the object calls that c_src/engine/access.c lacks."""
+    try:
+        out = subprocess.run(["nm", "-u", str(obj)], capture_output=True, text=True).stdout
+    except OSError:
+        return []  # no binutils: the module's load will name the symbol
+    names = {line.split()[-1] for line in out.splitlines() if "__tsan_" in line}
+    return sorted(n for n in names if not _HANDLED.match(n))
 
 
 HEADERS = (
@@ -75,6 +197,8 @@ def source_digest(variant_c: Path, extra_flags: list[str] | None = None) -> str:
     for rel in (*CORE_SOURCES, *HEADERS):
         key.update((csrc / rel).read_bytes())
     key.update(" ".join(compile_flags(extra_flags)).encode())
+    if instrumented(extra_flags):
+        key.update(" ".join(instrument_flags()).encode())
     return key.hexdigest()[:16]
 
 
@@ -83,21 +207,34 @@ def make_ffi(
     module_name: str,
     extra_flags: list[str] | None = None,
     relative_to: Path | None = None,
+    obj_dir: Path | None = None,
 ) -> FFI:
     """A builder for `variant_c` linked with the engine and core. setuptools wants
-    source paths relative to setup.py (`relative_to`); a cache build takes absolute ones."""
+    source paths relative to setup.py (`relative_to`); a cache build takes absolute ones.
+    The instrumented variant object is compiled now, into `obj_dir` (setup builds:
+    build/flowrace-variants). Raises VariantBuildError when it does not compile."""
     digest = source_digest(variant_c, extra_flags)
     csrc = csrc_dir()
+    objects: list[str] = []
+    sources = [str(variant_c)]
+    if instrumented(extra_flags):
+        if obj_dir is None:
+            obj_dir = (relative_to / "build" / "flowrace-variants" if relative_to is not None
+                       else Path(tempfile.mkdtemp(prefix="flowrace-obj-")))
+        obj = compile_variant_object(Path(variant_c).resolve(), obj_dir, extra_flags)
+        objects = [str(obj if relative_to is None else os.path.relpath(obj, relative_to))]
+        sources = []
     if relative_to is not None:
         csrc = Path(os.path.relpath(csrc, relative_to))
-        variant_c = Path(os.path.relpath(variant_c, relative_to))
+        sources = [os.path.relpath(s, relative_to) for s in sources]
     ffi = FFI()
     ffi.cdef(cdef_text(csrc))
     ldflags = os.environ.get("FLOWRACE_LDFLAGS", "").split()
     ffi.set_source(
         module_name,
         '#include "fr_api.h"\n',
-        sources=[str(csrc / s) for s in CORE_SOURCES] + [str(variant_c)],
+        sources=[str(csrc / s) for s in CORE_SOURCES] + sources,
+        extra_objects=objects,
         include_dirs=[str(csrc), str(csrc / "shim"), str(csrc / "core"), str(csrc / "engine")],
         extra_compile_args=compile_flags(extra_flags),
         extra_link_args=ldflags,

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from ._checks import check_int, check_seed
+from ._symbols import symbolize
 from .errors import BadType, BadValue, FlowraceError, ScheduleError
 from .scenario import (
     IRQLS,
@@ -50,6 +51,8 @@ VIOLATION_KINDS = {
     7: "livelock",
     8: "deadlock",
     9: "irql",
+    10: "data_race",
+    11: "out_of_bounds",
 }
 OP_NAMES = {
     1: "begin",
@@ -71,6 +74,11 @@ OP_NAMES = {
     17: "ExFreePoolWithTag",
     18: "YieldProcessor",
     19: "KeStallExecutionProcessor",
+    20: "PlainRead",
+    21: "PlainWrite",
+    22: "VolatileRead",
+    23: "VolatileWrite",
+    24: "AtomicRMW",
 }
 STRATEGIES = {"schedule": 0, "random": 1, "event-order": 2, "callback": 3, "pct": 4}
 WHERE = {0: "none", 1: "open", 2: "closed", -1: "not created"}
@@ -466,7 +474,8 @@ def collect(variant: Variant, compiled: CompiledScenario, cfg: RunConfig) -> Out
         violations.append(
             Violation(VIOLATION_KINDS.get(viol.kind, str(viol.kind)), viol.step,
                       names[viol.actor] if 0 <= viol.actor < len(names) else "",
-                      viol.flow, ffi.string(viol.detail).decode())
+                      viol.flow, symbolize(variant.module_path,
+                                           ffi.string(viol.detail).decode()))
         )
     rec = ffi.new("FR_POLL_RECORD *")
     polls: list[PollRead] = []
@@ -987,7 +996,7 @@ class LeanRunner:
             violations.append(Violation(
                 VIOLATION_KINDS.get(viol.kind, str(viol.kind)), viol.step,
                 names[viol.actor] if 0 <= viol.actor < len(names) else "", viol.flow,
-                ffi.string(viol.detail).decode()))
+                symbolize(self.variant.module_path, ffi.string(viol.detail).decode())))
         kinds = frozenset(v.kind for v in violations)
         records = []
         stamps = []

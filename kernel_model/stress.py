@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ._checks import check_budget, check_int, check_seed
+from ._symbols import symbolize
 from .errors import FlowraceError
 from .execution import VIOLATION_KINDS, Violation
 from .variants import Variant, load_variant
@@ -262,7 +263,8 @@ def _stress_here(variant: Variant, connections: int, threads: int, seed: int,
         lib.fr_violation(i, viol)
         violations.append(Violation(VIOLATION_KINDS.get(viol.kind, str(viol.kind)), -1,
                                     f"thread{viol.actor}", viol.flow,
-                                    ffi.string(viol.detail).decode()))
+                                    symbolize(variant.module_path,
+                                              ffi.string(viol.detail).decode())))
     occupancy = [(out.sample_t[i], out.sample_open[i]) for i in range(out.n_samples)]
     return StressResult(
         driver=variant.name if variant.builtin else str(variant.source),

@@ -32,6 +32,7 @@ class Variant:
     builtin: bool
     sha256: str
     _specs: dict = field(default_factory=dict, repr=False)
+    module_path: str = ""  # the compiled shared object (reports name code in it)
 
     def __hash__(self) -> int:  # usable as a cache key
         return hash((self.name, self.sha256))
@@ -263,10 +264,13 @@ def _build_locked(source: Path, module_name: str,
             return existing, mod_name
     builds = trusted_dir(root / "build")
     _clean_stale_builds(builds)
-    ffi = _build.make_ffi(source, mod_name, extra_flags)
     # built inside the cache itself: the rename into place never crosses file systems
     with tempfile.TemporaryDirectory(prefix=f"flowrace-build-{os.getpid()}-",
                                      dir=builds) as tmp:
+        try:
+            ffi = _build.make_ffi(source, mod_name, extra_flags, obj_dir=Path(tmp))
+        except _build.VariantBuildError as exc:
+            raise ProposalBuildError(source, str(exc)) from None
         try:
             with _compiler_stderr_to(Path(tmp) / "compiler.txt"):
                 built = ffi.compile(tmpdir=tmp, verbose=False)
@@ -354,7 +358,8 @@ def _load_variant_locked(name_or_path: str | os.PathLike) -> Variant:
         if not path.is_file():
             raise FlowraceError(f"no such driver proposal file: {key}")
         module = _compile(path.resolve(), "prop_" + path.stem)
-        variant = Variant(path.stem, path.resolve(), module.ffi, module.lib, False, _sha(path))
+        variant = Variant(path.stem, path.resolve(), module.ffi, module.lib, False, _sha(path),
+                          module_path=getattr(module, "__file__", "") or "")
     else:
         names = builtin_names()
         if key not in names:
@@ -371,7 +376,8 @@ def _load_variant_locked(name_or_path: str | os.PathLike) -> Variant:
         if module is None or built_from != _build.source_digest(source):
             # Not installed, or the C sources changed since: build into the cache.
             module = _compile(source, key)
-        variant = Variant(key, source, module.ffi, module.lib, True, _sha(source))
+        variant = Variant(key, source, module.ffi, module.lib, True, _sha(source),
+                          module_path=getattr(module, "__file__", "") or "")
     _register_callback(variant)
     _loaded[key] = variant
     return variant

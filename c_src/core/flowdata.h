@@ -27,10 +27,15 @@ typedef struct _FLOW_CONTEXT {
     LONG Where;            /* core: FR_WHERE_*; changes under the table locks */
     ULONG Index;           /* core: the scenario's flow number                */
 
-    /* ---- owned by the variant ---------------------------------------- */
-    volatile LONG RefCount;
-    volatile LONG AssocCount;
-    volatile LONG State;
+    /* ---- owned by the variant ----------------------------------------
+     * Plain LONGs, as in a driver's own context struct: the Interlocked* calls
+     * take them as `LONG volatile *`; a plain C access (`--Flow->AssocCount`) is a
+     * plain access, a data race when another CPU touches the field unordered; an
+     * access through a volatile lvalue (`*(volatile LONG *)&Flow->State`) is a
+     * relaxed atomic one (c_src/README.md, "What is modelled"). */
+    LONG RefCount;
+    LONG AssocCount;
+    LONG State;
     KSPIN_LOCK Lock;
 
     /* ---- the record user space reads (core) ---------------------------- */

@@ -141,6 +141,31 @@ void fr_flow_state(int f, FR_FLOW_STATE *out)
 
 void fr_stats(FR_STATS *out) { *out = g_FlowStats; }
 
+static const struct {
+    const char *name;
+    size_t offset;
+    size_t size;
+} g_fields[] = {
+#define FIELD(f) {#f, offsetof(FLOW_CONTEXT, f), sizeof(((FLOW_CONTEXT *)0)->f)}
+    FIELD(Link), FIELD(Where), FIELD(Index), FIELD(RefCount), FIELD(AssocCount), FIELD(State),
+    FIELD(Lock), FIELD(FlowHandle), FIELD(FlowCookie), FIELD(ProcessId), FIELD(Family),
+    FIELD(Protocol), FIELD(Flags), FIELD(LocalAddr), FIELD(RemoteAddr), FIELD(LocalPort),
+    FIELD(RemotePort), FIELD(PacketsIn), FIELD(PacketsOut), FIELD(BytesIn), FIELD(BytesOut),
+    FIELD(Timestamp), FIELD(Rtt), FIELD(RttVar), FIELD(Retransmits), FIELD(ConnStatus),
+#undef FIELD
+};
+
+const char *fr_flow_field_at(int offset, int *start)
+{
+    for (size_t i = 0; i < sizeof g_fields / sizeof g_fields[0]; i++)
+        if ((size_t)offset >= g_fields[i].offset &&
+            (size_t)offset < g_fields[i].offset + g_fields[i].size) {
+            *start = (int)g_fields[i].offset;
+            return g_fields[i].name;
+        }
+    return NULL;
+}
+
 int fr_flow_field_offset(const char *field)
 {
     static const struct {

@@ -24,6 +24,7 @@
 #include "fr_ctx.h"
 #include "fr_sched.h"
 
+#include <dlfcn.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdarg.h>
@@ -73,6 +74,8 @@ typedef struct fr_actor {
     int op_index;       /* op about to begin (gate of FR_SP_BEGIN) */
     int pending_op;
     const volatile void *pending_obj;
+    int pending_size;   /* bytes the pending operation touches */
+    int next_size;      /* fr_point_sized: the size of the point being taken */
     /* spinning (see "spins" above the controlled loop) */
     int spin_wait;      /* it yielded: its next iteration waits for a change */
     int dirty;          /* another actor wrote a word the iteration accessed, after the access */
@@ -85,8 +88,10 @@ typedef struct fr_actor {
     uint64_t others_at_start; /* writes by others when the iteration began (wide spins) */
     int nkeys, nwoke;
     const volatile void *keys[FR_SPIN_KEYS]; /* words the current iteration accessed */
+    int key_size[FR_SPIN_KEYS];               /* bytes accessed there */
     uint64_t key_stamp[FR_SPIN_KEYS];        /* g_writes right after its latest access */
     const volatile void *woke_keys[FR_SPIN_KEYS]; /* the keys of the wait its last step ended */
+    int woke_key_size[FR_SPIN_KEYS];
     int seq_len, prev_len; /* the iteration's steps, and the previous whole iteration's */
     int seq_full;
     int seq_op[FR_SPIN_SEQ], prev_op[FR_SPIN_SEQ];
@@ -106,6 +111,7 @@ typedef struct raw_step {
     int op;
     int event;
     const volatile void *obj;
+    int size;           /* bytes of obj the step touches */
     int64_t value;
     uint32_t enabled;   /* actors enabled before the step */
     unsigned char wrote; /* the step changed shared memory */
@@ -140,6 +146,7 @@ static int g_cpu_owner[FR_MAX_CPUS];
 static uint64_t g_writes;
 static const volatile void *g_wlog[FR_WLOG]; /* object of write number w, at w % FR_WLOG */
 static signed char g_wlog_actor[FR_WLOG];
+static int g_wlog_size[FR_WLOG];
 static int g_burst = -1;      /* the actor running a burst, or -1 */
 static int g_burst_alone;     /* nobody else could run when it began */
 static int g_burst_yields;
@@ -378,13 +385,64 @@ void fr_pool_link(const volatile void *entry, int delta)
 
 void fr_check_access(const volatile void *p)
 {
+    fr_check_range(p, 1, -1, NULL);
+}
+
+void fr_pc_text(const void *pc, char *buf, size_t n)
+{
+    Dl_info info;
+    if (pc && dladdr(pc, &info) && info.dli_fbase)
+        snprintf(buf, n, "@pc:%lx@", (unsigned long)((uintptr_t)pc - (uintptr_t)info.dli_fbase));
+    else if (pc)
+        snprintf(buf, n, "pc %p", pc);
+    else
+        snprintf(buf, n, "a shim call");
+}
+
+/* Is [p, p+size) inside a live block, when p is in the pool's arena? A freed block
+ * is a use after free; a block's redzone, or arena memory no block was ever given,
+ * is out of bounds. `write`: 1 a write, 0 a read, -1 a shim operation; pc: the code
+ * that made the access (NULL for shim operations). */
+void fr_check_range(const volatile void *p, int size, int write, const void *pc)
+{
     const unsigned char *c = (const unsigned char *)p;
-    if (c < g_arena || c >= g_arena + __atomic_load_n(&g_arena_used, __ATOMIC_ACQUIRE))
+    if (c < g_arena || c >= g_arena + g_arena_cap)
         return;
-    fr_block *b = &g_blocks[g_granule_block[(size_t)(c - g_arena) / FR_GRANULE]];
-    if (__atomic_load_n(&b->state, __ATOMIC_ACQUIRE) == B_FREED)
-        fr_report(FR_V_USE_AFTER_FREE, b->flow, "flow %d touched after it was freed (offset %u)",
-                  b->flow, (unsigned)(c - g_arena - b->off));
+    size_t off = (size_t)(c - g_arena);
+    size_t used = __atomic_load_n(&g_arena_used, __ATOMIC_ACQUIRE);
+    fr_block *b = off < used ? &g_blocks[g_granule_block[off / FR_GRANULE]] : NULL;
+    if (b && __atomic_load_n(&b->state, __ATOMIC_ACQUIRE) != B_FREED &&
+        off + (size_t)size <= b->off + (size_t)b->size)
+        return; /* inside a live block: the common case */
+    const char *what = write < 0 ? "access" : write ? "write" : "read";
+    char where[48];
+    fr_pc_text(pc, where, sizeof where);
+    if (!b) {
+        fr_report(FR_V_OUT_OF_BOUNDS, -1,
+                  "%s of %d byte(s) at pool arena +%zu, where no block was ever allocated (%s)",
+                  what, size, off, where);
+        return;
+    }
+    unsigned rel = (unsigned)(off - b->off);
+    if (__atomic_load_n(&b->state, __ATOMIC_ACQUIRE) == B_FREED) {
+        if (pc)
+            fr_report(FR_V_USE_AFTER_FREE, b->flow,
+                      "flow %d touched after it was freed: %s of %d byte(s) at offset %u (%s)",
+                      b->flow, what, size, rel, where);
+        else
+            fr_report(FR_V_USE_AFTER_FREE, b->flow,
+                      "flow %d touched after it was freed (offset %u)", b->flow, rel);
+    } else if (off + (size_t)size > b->off + (size_t)b->size) {
+        if (b->flow >= 0)
+            fr_report(FR_V_OUT_OF_BOUNDS, b->flow,
+                      "%s of %d byte(s) at flow %d +%u, past the end of its %u-byte context "
+                      "(its redzone) (%s)",
+                      what, size, b->flow, rel, b->size, where);
+        else
+            fr_report(FR_V_OUT_OF_BOUNDS, -1,
+                      "%s of %d byte(s) at +%u of a %u-byte pool block, past its end (%s)", what,
+                      size, rel, b->size, where);
+    }
 }
 
 /* ---- globals for the trace ------------------------------------------------ */
@@ -449,6 +507,27 @@ static void describe_obj(const volatile void *p, char *buf, size_t n)
     snprintf(buf, n, "%p", (const void *)p);
 }
 
+void fr_describe_addr(const volatile void *p, char *buf, size_t n)
+{
+    fr_block *b = block_of(p);
+    if (b && b->flow >= 0) {
+        int rel = (int)((const unsigned char *)p - g_arena - b->off), start = 0;
+        const char *field = (uint32_t)rel < b->size ? fr_flow_field_at(rel, &start) : NULL;
+        if (field && start == rel)
+            snprintf(buf, n, "flow %d %s", b->flow, field);
+        else if (field)
+            snprintf(buf, n, "flow %d %s+%d", b->flow, field, rel - start);
+        else
+            snprintf(buf, n, "flow %d +%d", b->flow, rel);
+        return;
+    }
+    describe_obj(p, buf, n);
+    Dl_info info;
+    if (buf[0] == '0' && dladdr((const void *)p, &info) && info.dli_fbase) /* a variant's global */
+        snprintf(buf, n, "@data:%lx@",
+                 (unsigned long)((uintptr_t)p - (uintptr_t)info.dli_fbase));
+}
+
 /* ---- records -------------------------------------------------------------------- */
 void fr_add_record(const FR_POLL_RECORD *rec)
 {
@@ -497,6 +576,17 @@ void fr_point_args(int op, const volatile void *obj, int size, int64_t a, int64_
     fr_point(op, obj);
 }
 
+void fr_point_sized(int op, const volatile void *obj, int size)
+{
+    if (fr_mode == FR_MODE_CONTROLLED && g_cur) {
+        g_cur->next_size = size;
+        fr_point(op, obj);
+        g_cur->next_size = 0;
+        return;
+    }
+    fr_point(op, obj);
+}
+
 void fr_point(int op, const volatile void *obj)
 {
     if (fr_mode == FR_MODE_CONTROLLED) {
@@ -505,6 +595,10 @@ void fr_point(int op, const volatile void *obj)
             return;
         a->pending_op = op;
         a->pending_obj = obj;
+        a->pending_size = a->next_size ? a->next_size
+                          : a->arg_size ? a->arg_size
+                          : (op == FR_SP_LOCK || op == FR_SP_UNLOCK) ? (int)sizeof(uintptr_t)
+                                                                     : 4;
         if (op == FR_SP_LOCK && *(const volatile uintptr_t *)obj == (uintptr_t)a->index + 1) {
             char name[64];
             describe_obj(obj, name, sizeof name);
@@ -526,7 +620,27 @@ void fr_note_write(void)
         g_cur->writes++;
         g_wlog[g_writes & (FR_WLOG - 1)] = g_cur->pending_obj;
         g_wlog_actor[g_writes & (FR_WLOG - 1)] = (signed char)g_cur->index;
+        g_wlog_size[g_writes & (FR_WLOG - 1)] = g_cur->pending_size;
     }
+}
+
+/* An instrumented access of the variant's own code (engine/access.c) to p: a
+ * scheduling point when it reaches shared memory in a controlled execution (not
+ * the running actor's own stack, not code run outside any actor). Returns 1 when
+ * the point was taken. */
+int fr_access_point(int op, const volatile void *p, int size)
+{
+    fr_actor *a = g_cur;
+    if (fr_mode != FR_MODE_CONTROLLED || !a ||
+        (uintptr_t)p - (uintptr_t)a->stack < (uintptr_t)FR_STACK_SIZE)
+        return 0;
+    fr_point_sized(op, p, size);
+    return 1;
+}
+
+int fr_actor_cpu(int actor)
+{
+    return actor >= 0 && actor < g_nactors ? g_actors[actor].cpu : -1;
 }
 
 void fr_note_value(int64_t value)
@@ -698,6 +812,7 @@ void fr_lock_acquired(const volatile void *lock)
     }
     if (a->n_held < FR_MAX_HELD)
         a->held[a->n_held++] = lock;
+    fr_race_acquire(lock);
 }
 
 void fr_lock_released(const volatile void *lock)
@@ -705,6 +820,7 @@ void fr_lock_released(const volatile void *lock)
     if (fr_mode != FR_MODE_CONTROLLED || !g_cur)
         return;
     fr_actor *a = g_cur;
+    fr_race_release(lock);
     for (int h = a->n_held - 1; h >= 0; h--)
         if (a->held[h] == lock) {
             memmove(&a->held[h], &a->held[h + 1], sizeof(a->held[0]) * (size_t)(a->n_held - h - 1));
@@ -721,6 +837,7 @@ void fr_event_advance(void)
         return;
     g_event_done[a->event] = 1;
     g_event_step[a->event] = g_steps - 1;
+    fr_race_event_end(a->index, a->event);
     a->event++;
 }
 
@@ -764,8 +881,14 @@ static void iteration_begin(fr_actor *a, int full)
     a->others_at_start = g_writes - a->writes;
 }
 
-/* The actor's step (op on obj) just ran: remember what the iteration touched. */
-static void note_access(fr_actor *a, int op, const volatile void *obj)
+static int overlap(const volatile void *a, int na, const volatile void *b, int nb)
+{
+    uintptr_t x = (uintptr_t)a, y = (uintptr_t)b;
+    return x < y + (uintptr_t)nb && y < x + (uintptr_t)na;
+}
+
+/* The actor's step (op on obj, size bytes) just ran: remember what the iteration touched. */
+static void note_access(fr_actor *a, int op, const volatile void *obj, int size)
 {
     if (a->seq_len < FR_SPIN_SEQ) {
         a->seq_op[a->seq_len] = op;
@@ -781,6 +904,8 @@ static void note_access(fr_actor *a, int op, const volatile void *obj)
     for (int k = 0; k < a->nkeys; k++)
         if (a->keys[k] == obj) {
             a->key_stamp[k] = g_writes;
+            if (size > a->key_size[k])
+                a->key_size[k] = size;
             return;
         }
     if (a->nkeys == FR_SPIN_KEYS) {
@@ -788,6 +913,7 @@ static void note_access(fr_actor *a, int op, const volatile void *obj)
         return;
     }
     a->keys[a->nkeys] = obj;
+    a->key_size[a->nkeys] = size > 0 ? size : 1;
     a->key_stamp[a->nkeys++] = g_writes;
 }
 
@@ -809,7 +935,8 @@ static void spin_scan(fr_actor *a)
         if (g_wlog_actor[s] == a->index)
             continue;
         for (int k = 0; k < a->nkeys; k++)
-            if (g_wlog[s] == a->keys[k] && w > a->key_stamp[k]) {
+            if (overlap(g_wlog[s], g_wlog_size[s], a->keys[k], a->key_size[k]) &&
+                w > a->key_stamp[k]) {
                 a->dirty = 1;
                 return;
             }
@@ -852,6 +979,7 @@ static void spin_resume(fr_actor *a, uint32_t mask)
         a->fruitless = 0;
     a->nwoke = a->wide ? -1 : a->nkeys;
     memcpy((void *)a->woke_keys, (const void *)a->keys, sizeof(a->keys[0]) * (size_t)a->nkeys);
+    memcpy(a->woke_key_size, a->key_size, sizeof(int) * (size_t)a->nkeys);
     a->woke = burst ? 2 : 1;
     a->spin_wait = 0;
     iteration_begin(a, 1);
@@ -885,6 +1013,7 @@ static void op_begin(fr_actor *a, int opi)
     iteration_begin(a, 0); /* a spin's first iteration starts with the operation */
     a->prev_len = 0;
     a->fruitless = 0;
+    fr_race_op_begin(a->index, opi);
     if (opi < 0) { /* the settle poll */
         a->event = g_sc->n_events;
         return;
@@ -905,6 +1034,7 @@ static void op_end(fr_actor *a)
     if (a->event >= 0) {
         g_event_done[a->event] = 1;
         g_event_step[a->event] = g_steps - 1;
+        fr_race_event_end(a->index, a->event);
     }
     a->event = -1;
     fr_irql_set(0);
@@ -1316,6 +1446,7 @@ static int execute(const FR_SCENARIO_SPEC *sc, const FR_RUN_SPEC *run, uint64_t 
         g_cpu_owner[c] = -1;
     pool_reset();
     g_nactors = sc->n_actors + 1;
+    fr_race_reset(g_nactors, sc->n_events);
     for (int i = 0; i < g_nactors; i++) {
         fr_actor *a = &g_actors[i];
         unsigned char *stack = a->stack;
@@ -1379,6 +1510,7 @@ static int execute(const FR_SCENARIO_SPEC *sc, const FR_RUN_SPEC *run, uint64_t 
         st->event = a->event >= 0 ? a->event
                     : (a->op_index >= 0 ? g_sc->ops[a->op_index].event : g_sc->n_events);
         st->obj = a->pending_obj;
+        st->size = a->pending_size;
         st->value = 0;
         st->enabled = mask;
         if (g_step_log_fd >= 0) { /* survives a crash of the variant: see fr_set_step_log */
@@ -1400,7 +1532,7 @@ static int execute(const FR_SCENARIO_SPEC *sc, const FR_RUN_SPEC *run, uint64_t 
         current = c;
         fr_ctx_swap(&g_main_ctx, &a->ctx);
         g_cur = NULL;
-        note_access(a, st->op, st->obj);
+        note_access(a, st->op, st->obj, st->size);
         if (is_spin_point(st->op))
             spin_yield(a);
         a->op_steps++;
@@ -1441,6 +1573,8 @@ static int pending_writes(const fr_actor *a)
 {
     switch (a->pending_op) {
     case FR_SP_READ:
+    case FR_SP_PLAIN_READ:
+    case FR_SP_VOLATILE_READ:
     case FR_SP_LIST_READ:
     case FR_SP_BEGIN:
     case FR_SP_YIELD:
@@ -1483,19 +1617,24 @@ void fr_sched_view(int i, fr_actor_view *out)
     out->owns_cpu = g_cpu_owner[a->cpu] == i;
     out->pending_op = a->pending_op;
     out->pending_obj = a->pending_obj;
+    out->pending_size = a->pending_size;
     out->op_index = a->op_index;
     out->pending_writes = pending_writes(a);
     out->spin_wait = a->spin_wait;
     out->n_keys = a->spin_wait ? (a->wide ? -1 : a->nkeys) : 0;
     out->keys = a->keys;
+    out->key_sizes = a->key_size;
     out->woke = a->woke;
     out->n_woke = a->woke ? a->nwoke : 0;
     out->woke_keys = a->woke_keys;
     out->n_held = a->n_held;
     out->held = a->held;
+    out->woke_key_sizes = a->woke_key_size;
 }
 
 uint32_t fr_sched_burst_mask(void) { return g_burst_mask; }
+
+int fr_sched_step_size(int step) { return step >= 0 && step < g_steps ? g_trace[step].size : 4; }
 
 int fr_sched_event_step(int ev)
 {

@@ -15,11 +15,12 @@
  * What "dependent" means here (two steps of different actors):
  *   - same CPU (conservative: a DPC that raises its CPU to DISPATCH disables the
  *     other actors there, and any step may raise or lower it);
- *   - same memory word, at least one writes (as executed: a compare-exchange that
- *     failed, or an exchange that stored the same value, only read; a pending
- *     interlocked operation counts as a write); spin locks count as writes to
- *     their word; every list operation touches one "lists" object;
- *   - a free and any access to the same pool block.
+ *   - overlapping bytes of memory, at least one writes (as executed: a
+ *     compare-exchange that failed, or an exchange that stored the same value, only
+ *     read; a pending interlocked operation, and any instrumented plain or volatile
+ *     store of the variant (access.c), counts as a write); spin locks count as
+ *     writes to their word; every list operation touches one "lists" object;
+ *   - a free and any access to the same pool block;
  *   - a free and any list operation (a list operation touches the links of its
  *     entry and of the entry's neighbours, whichever flows they are).
  * Events (an operation waiting for another's end), the settle actor (after
@@ -72,8 +73,10 @@ enum { C_WRITE = 1, C_FREE = 2, C_LOCK = 4, C_UNLOCK = 8, C_WORLD = 16, C_WROTE 
 
 typedef struct fp {
     uintptr_t key;
+    int size;                /* bytes from key: accesses conflict when their bytes overlap */
     uintptr_t wait[FP_KEYS]; /* the step ends a spin's wait: it reads these */
     uintptr_t held[FP_HELD]; /* spin locks its actor held right before the step */
+    int wait_size[FP_KEYS];
     int block;
     short actor;
     short cpu;
@@ -164,6 +167,8 @@ static void footprint_core(fp *f, int op, const volatile void *obj, int wrote)
     case FR_SP_STALL:
         return;
     case FR_SP_READ:
+    case FR_SP_PLAIN_READ:    /* instrumented accesses (access.c) */
+    case FR_SP_VOLATILE_READ:
         f->key = (uintptr_t)obj;
         break;
     case FR_SP_LIST_READ:
@@ -190,7 +195,7 @@ static void footprint_core(fp *f, int op, const volatile void *obj, int wrote)
         f->key = (uintptr_t)obj;
         f->cat = C_WRITE | C_FREE;
         break;
-    default: /* interlocked operations and plain writes */
+    default: /* interlocked operations, writes, instrumented writes and atomics */
         f->key = (uintptr_t)obj;
         f->cat = wrote ? C_WRITE : 0;
         break;
@@ -200,10 +205,11 @@ static void footprint_core(fp *f, int op, const volatile void *obj, int wrote)
 
 /* The footprint of an actor's step: the one it just took (pending 0; v viewed after
  * it) or the one it would take next (pending 1). */
-static void footprint(fp *f, int actor, int op, const volatile void *obj, int op_index, int wrote,
-                      int pending, const fr_actor_view *v, int owns, int forced)
+static void footprint(fp *f, int actor, int op, const volatile void *obj, int size, int op_index,
+                      int wrote, int pending, const fr_actor_view *v, int owns, int forced)
 {
     footprint_core(f, op, obj, wrote);
+    f->size = f->key > KEY_POOL && size > 0 ? size : 1; /* the lists and the pool: one byte */
     f->actor = (short)actor;
     f->cpu = (short)v->cpu;
     f->owns = (unsigned char)owns;
@@ -218,8 +224,10 @@ static void footprint(fp *f, int actor, int op, const volatile void *obj, int op
         if (n < 0 || n > FP_KEYS)
             f->cat |= C_WORLD;
         else
-            for (int k = 0; k < n; k++)
+            for (int k = 0; k < n; k++) {
+                f->wait_size[f->nwait] = (pending ? v->key_sizes : v->woke_key_sizes)[k];
                 f->wait[f->nwait++] = (uintptr_t)keys[k];
+            }
     }
     if (op == FR_SP_BEGIN && X.spin_op[spin_slot(op_index)])
         f->cat |= C_WORLD;
@@ -237,8 +245,14 @@ static void pending_fp(int actor, fp *f)
 {
     fr_actor_view v;
     fr_sched_view(actor, &v);
-    footprint(f, actor, v.pending_op, v.pending_obj, v.op_index, v.pending_writes, 1, &v,
-              v.owns_cpu, 0);
+    footprint(f, actor, v.pending_op, v.pending_obj, v.pending_size, v.op_index, v.pending_writes,
+              1, &v, v.owns_cpu, 0);
+}
+
+/* Do [a, a+na) and [b, b+nb) share a byte? (Accesses of different sizes to one word.) */
+static int overlap(uintptr_t a, int na, uintptr_t b, int nb)
+{
+    return a < b + (uintptr_t)nb && b < a + (uintptr_t)na;
 }
 
 static int waits_on(const fp *w, const fp *b)
@@ -246,7 +260,7 @@ static int waits_on(const fp *w, const fp *b)
     if (!(b->cat & C_WROTE) || !b->key)
         return 0;
     for (int k = 0; k < w->nwait; k++)
-        if (w->wait[k] == b->key)
+        if (overlap(w->wait[k], w->wait_size[k], b->key, b->size))
             return 1;
     return 0;
 }
@@ -265,7 +279,8 @@ static int dependent(const fp *a, const fp *b)
      * neighbours, whichever flows they are: a free conflicts with every one */
     if (((a->cat & C_FREE) && b->key == KEY_LISTS) || ((b->cat & C_FREE) && a->key == KEY_LISTS))
         return 1;
-    return a->key && a->key == b->key && ((a->cat | b->cat) & C_WRITE);
+    return a->key && b->key && overlap(a->key, a->size, b->key, b->size) &&
+           ((a->cat | b->cat) & C_WRITE);
 }
 
 /* Does a hold, right before its step, a spin lock that b holds or takes? */
@@ -504,7 +519,7 @@ void fr_dfs_stepped(int d, int c, int op, const volatile void *obj, int op_index
     node *n = &X.nodes[d];
     fr_actor_view v;
     fr_sched_view(c, &v);
-    footprint(&n->f, c, op, obj, op_index, wrote, 0, &v, owned, forced);
+    footprint(&n->f, c, op, obj, fr_sched_step_size(d), op_index, wrote, 0, &v, owned, forced);
     if (is_spin_op(op) && v.spin_wait && v.n_keys < 0 && !X.spin_op[spin_slot(op_index)]) {
         X.spin_op[spin_slot(op_index)] = 1;
         X.restart = 1;
@@ -571,8 +586,8 @@ void fr_dfs_stepped(int d, int c, int op, const volatile void *obj, int op_index
             sleep &= ~(1u << p);
             continue;
         }
-        footprint(&t, p, pv.pending_op, pv.pending_obj, pv.op_index, pv.pending_writes, 1, &pv,
-                  pv.owns_cpu, 0);
+        footprint(&t, p, pv.pending_op, pv.pending_obj, pv.pending_size, pv.op_index,
+                  pv.pending_writes, 1, &pv, pv.owns_cpu, 0);
         if (dependent(&n->f, &t))
             sleep &= ~(1u << p);
     }

@@ -26,6 +26,13 @@ void fr_point(int op, const volatile void *obj);
  * a = exchange, b = comparand; exchange, add, or, and, write: a = the value), so
  * that the explorer knows whether it would write. size is 4 or 8 bytes. */
 void fr_point_args(int op, const volatile void *obj, int size, int64_t a, int64_t b);
+/* The same, for an operation on `size` bytes (fr_point assumes 4, a lock's word). */
+void fr_point_sized(int op, const volatile void *obj, int size);
+/* An instrumented access (engine/access.c): a scheduling point when p is shared
+ * memory in a controlled execution (not the running actor's own stack, not code
+ * outside every actor). Returns 1 when the point was taken. */
+int fr_access_point(int op, const volatile void *p, int size);
+int fr_actor_cpu(int actor);
 /* The operation just performed changed shared memory (progress for spinners). */
 void fr_note_write(void);
 /* Record the value the last operation produced, for the trace. */
@@ -53,8 +60,16 @@ void fr_lock_released(const volatile void *lock);
 /* --- checks ---------------------------------------------------------------- */
 void fr_report(int kind, int flow, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-/* Check that p does not point into a freed pool block (use after free). */
+/* Check that p does not point into a freed pool block (use after free), nor
+ * outside every live block of the pool's arena (out of bounds). */
 void fr_check_access(const volatile void *p);
+/* The same for [p, p+size): write 1 a write, 0 a read, -1 a shim operation; pc the
+ * instruction that made it (named in the report), NULL for a shim operation. */
+void fr_check_range(const volatile void *p, int size, int write, const void *pc);
+/* "@pc:HEX@" (the code address as an offset in its module; Python names file:line). */
+void fr_pc_text(const void *pc, char *buf, size_t n);
+/* "flow 0 AssocCount", "openFlowsLock", "flow 1 +200", or the address. */
+void fr_describe_addr(const volatile void *p, char *buf, size_t n);
 
 /* --- pool ---------------------------------------------------------------- */
 void *fr_pool_alloc(size_t size, uint32_t tag);
@@ -63,6 +78,25 @@ void fr_pool_tag_flow(void *p, int flow);
 int fr_pool_flow_of(const volatile void *p);
 void fr_pool_link(const volatile void *entry, int delta);
 int fr_pool_is_freed(const volatile void *p);
+
+/* --- happens-before data-race detector (race.c) ------------------------------ */
+#define FR_ACC_WRITE 1    /* the access writes */
+#define FR_ACC_ATOMIC 2   /* volatile (aligned, <= 8 bytes), interlocked or __atomic */
+#define FR_ACC_VOLATILE 4 /* it came from a volatile access (for the report) */
+#define FR_ACC_SHIM 8     /* it came from a shim call (for the report) */
+void fr_race_reset(int nactors, int nevents);
+/* The running actor accesses [p, p+size): check it against the other CPUs'
+ * accesses, then remember it. */
+void fr_race_access(const volatile void *p, int size, int flags, const void *pc);
+/* Synchronisation of the running actor on the object `sync` (a lock's word, an
+ * interlocked variable): acquire joins the object's clock into the actor's, release
+ * joins the actor's into the object's and starts a new epoch. */
+void fr_race_acquire(const volatile void *sync);
+void fr_race_release(const volatile void *sync);
+/* Actor `actor` ended scenario event `event` / begins scenario operation `op`
+ * (-1: the settle poll, after everyone). */
+void fr_race_event_end(int actor, int event);
+void fr_race_op_begin(int actor, int op);
 
 /* --- naming of globals for the trace ---------------------------------------- */
 void fr_register_global(const volatile void *p, size_t size, const char *name);
@@ -77,6 +111,8 @@ int fr_harness_setup(const FR_SCENARIO_SPEC *sc);
 void fr_harness_do_op(int actor, int op); /* performs scenario operation `op` */
 void fr_harness_settle_poll(void);        /* the poll user space makes after the scenario */
 void fr_harness_check_quiescent(void);    /* leak check once every actor has finished */
+/* The FLOW_CONTEXT field at byte `offset` (NULL if none); *start: where it begins. */
+const char *fr_flow_field_at(int offset, int *start);
 
 /* --- engine state the harness reads -------------------------------------- */
 const FR_SCENARIO_SPEC *fr_scenario(void);

@@ -16,16 +16,19 @@ typedef struct fr_actor_view {
     int owns_cpu;    /* it runs at DISPATCH_LEVEL on its CPU: nobody else there can run */
     int pending_op;  /* FR_SP_* it performs when it next runs */
     const volatile void *pending_obj;
+    int pending_size;  /* bytes of pending_obj it touches */
     int op_index;    /* scenario operation it is in (or about to begin); -1 settle */
     int pending_writes; /* the pending operation would change memory now (1 if unknown) */
     int spin_wait;   /* it waits in a spin: its next step ends the wait (or begins a burst) */
     int n_keys;      /* the words whose writes end that wait (-1: any write, a wide spin) */
     const volatile void *const *keys;
+    const int *key_sizes;       /* bytes accessed at each key */
     int woke;        /* its last step ended a wait: 1 after a write, 2 beginning a burst */
     int n_woke;      /* the words that wait was on (-1: any write) */
     const volatile void *const *woke_keys;
     int n_held;      /* the spin locks it holds now (after its last step) */
     const volatile void *const *held;
+    const int *woke_key_sizes;
 } fr_actor_view;
 
 #define FR_VIEW_DONE 2
@@ -37,6 +40,7 @@ void fr_sched_view(int actor, fr_actor_view *out);
 int fr_sched_event_step(int event);     /* step at which the event ended, -1 if not yet */
 void fr_sched_fail(int code, const char *text);
 uint32_t fr_sched_burst_mask(void);     /* enabled actors whose next step would begin a burst */
+int fr_sched_step_size(int step);       /* bytes the step's object access touched */
 int fr_pool_block_index(const volatile void *p); /* -1 outside the pool */
 uint32_t fr_violation_kinds(void);
 uint64_t fr_state_hash(void);

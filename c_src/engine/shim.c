@@ -12,6 +12,19 @@
 #include <sched.h>
 
 #define SEQ __ATOMIC_SEQ_CST
+#define RA __builtin_return_address(0)
+
+/* For the data-race detector (race.c), once the operation is done: an interlocked
+ * operation is a full barrier, an atomic access that acquires from its variable and,
+ * when it wrote (the explorer's reading too: a failed compare-exchange only reads),
+ * releases to it. */
+static void interlocked(const volatile void *p, int size, int wrote, const void *pc)
+{
+    fr_race_acquire(p);
+    fr_race_access(p, size, FR_ACC_ATOMIC | FR_ACC_SHIM | (wrote ? FR_ACC_WRITE : 0), pc);
+    if (wrote)
+        fr_race_release(p);
+}
 
 static void underflow_check(const volatile void *p, int64_t value, const char *op)
 {
@@ -26,6 +39,7 @@ LONG InterlockedIncrement(LONG volatile *Addend)
     fr_point(FR_SP_INC, Addend);
     fr_check_access(Addend);
     LONG v = __atomic_add_fetch(Addend, 1, SEQ);
+    interlocked(Addend, 4, 1, RA);
     fr_note_write();
     fr_note_value(v);
     return v;
@@ -36,6 +50,7 @@ LONG InterlockedDecrement(LONG volatile *Addend)
     fr_point(FR_SP_DEC, Addend);
     fr_check_access(Addend);
     LONG v = __atomic_sub_fetch(Addend, 1, SEQ);
+    interlocked(Addend, 4, 1, RA);
     fr_note_write();
     fr_note_value(v);
     underflow_check(Addend, v, "InterlockedDecrement");
@@ -49,6 +64,7 @@ LONG InterlockedCompareExchange(LONG volatile *Destination, LONG Exchange, LONG 
     LONG expected = Comperand;
     __atomic_compare_exchange_n(Destination, &expected, Exchange, 0, SEQ, SEQ);
     /* `expected` now holds the initial value, which is what Windows returns. */
+    interlocked(Destination, 4, expected == Comperand && Exchange != Comperand, RA);
     if (expected == Comperand && Exchange != Comperand)
         fr_note_write();
     fr_note_value(expected);
@@ -60,6 +76,7 @@ LONG InterlockedExchange(LONG volatile *Target, LONG Value)
     fr_point_args(FR_SP_XCHG, Target, 4, Value, 0);
     fr_check_access(Target);
     LONG old = __atomic_exchange_n(Target, Value, SEQ);
+    interlocked(Target, 4, old != Value, RA);
     if (old != Value)
         fr_note_write();
     fr_note_value(old);
@@ -71,6 +88,7 @@ LONG InterlockedExchangeAdd(LONG volatile *Addend, LONG Value)
     fr_point_args(FR_SP_ADD, Addend, 4, Value, 0);
     fr_check_access(Addend);
     LONG old = __atomic_fetch_add(Addend, Value, SEQ);
+    interlocked(Addend, 4, Value != 0, RA);
     if (Value)
         fr_note_write();
     fr_note_value(old);
@@ -84,6 +102,7 @@ LONG InterlockedOr(LONG volatile *Destination, LONG Value)
     fr_point_args(FR_SP_OR, Destination, 4, Value, 0);
     fr_check_access(Destination);
     LONG old = __atomic_fetch_or(Destination, Value, SEQ);
+    interlocked(Destination, 4, (old | Value) != old, RA);
     if ((old | Value) != old)
         fr_note_write();
     fr_note_value(old);
@@ -95,6 +114,7 @@ LONG InterlockedAnd(LONG volatile *Destination, LONG Value)
     fr_point_args(FR_SP_AND, Destination, 4, Value, 0);
     fr_check_access(Destination);
     LONG old = __atomic_fetch_and(Destination, Value, SEQ);
+    interlocked(Destination, 4, (old & Value) != old, RA);
     if ((old & Value) != old)
         fr_note_write();
     fr_note_value(old);
@@ -103,9 +123,10 @@ LONG InterlockedAnd(LONG volatile *Destination, LONG Value)
 
 LONG64 InterlockedIncrement64(LONG64 volatile *Addend)
 {
-    fr_point(FR_SP_INC, Addend);
+    fr_point_sized(FR_SP_INC, Addend, 8);
     fr_check_access(Addend);
     LONG64 v = __atomic_add_fetch(Addend, 1, SEQ);
+    interlocked(Addend, 8, 1, RA);
     fr_note_write();
     fr_note_value(v);
     return v;
@@ -113,9 +134,10 @@ LONG64 InterlockedIncrement64(LONG64 volatile *Addend)
 
 LONG64 InterlockedDecrement64(LONG64 volatile *Addend)
 {
-    fr_point(FR_SP_DEC, Addend);
+    fr_point_sized(FR_SP_DEC, Addend, 8);
     fr_check_access(Addend);
     LONG64 v = __atomic_sub_fetch(Addend, 1, SEQ);
+    interlocked(Addend, 8, 1, RA);
     fr_note_write();
     fr_note_value(v);
     underflow_check(Addend, v, "InterlockedDecrement64");
@@ -127,6 +149,7 @@ LONG64 InterlockedExchangeAdd64(LONG64 volatile *Addend, LONG64 Value)
     fr_point_args(FR_SP_ADD, Addend, 8, Value, 0);
     fr_check_access(Addend);
     LONG64 old = __atomic_fetch_add(Addend, Value, SEQ);
+    interlocked(Addend, 8, Value != 0, RA);
     if (Value)
         fr_note_write();
     fr_note_value(old);
@@ -140,6 +163,7 @@ LONG64 InterlockedCompareExchange64(LONG64 volatile *Destination, LONG64 Exchang
     fr_check_access(Destination);
     LONG64 expected = Comperand;
     __atomic_compare_exchange_n(Destination, &expected, Exchange, 0, SEQ, SEQ);
+    interlocked(Destination, 8, expected == Comperand && Exchange != Comperand, RA);
     if (expected == Comperand && Exchange != Comperand)
         fr_note_write();
     fr_note_value(expected);
@@ -149,10 +173,12 @@ LONG64 InterlockedCompareExchange64(LONG64 volatile *Destination, LONG64 Exchang
 PVOID InterlockedCompareExchangePointer(PVOID volatile *Destination, PVOID Exchange,
                                         PVOID Comperand)
 {
-    fr_point(FR_SP_CAS, Destination);
+    fr_point_sized(FR_SP_CAS, Destination, (int)sizeof(PVOID));
     fr_check_access(Destination);
     PVOID expected = Comperand;
     __atomic_compare_exchange_n(Destination, &expected, Exchange, 0, SEQ, SEQ);
+    interlocked(Destination, (int)sizeof(PVOID), expected == Comperand && Exchange != Comperand,
+                RA);
     if (expected == Comperand && Exchange != Comperand)
         fr_note_write();
     return expected;
@@ -160,9 +186,10 @@ PVOID InterlockedCompareExchangePointer(PVOID volatile *Destination, PVOID Excha
 
 PVOID InterlockedExchangePointer(PVOID volatile *Target, PVOID Value)
 {
-    fr_point(FR_SP_XCHG, Target);
+    fr_point_sized(FR_SP_XCHG, Target, (int)sizeof(PVOID));
     fr_check_access(Target);
     PVOID old = __atomic_exchange_n(Target, Value, SEQ);
+    interlocked(Target, (int)sizeof(PVOID), old != Value, RA);
     if (old != Value)
         fr_note_write();
     return old;
@@ -172,6 +199,7 @@ LONG ReadNoFence(LONG const volatile *Source)
 {
     fr_point(FR_SP_READ, Source);
     fr_check_access(Source);
+    fr_race_access(Source, 4, FR_ACC_ATOMIC | FR_ACC_SHIM, RA);
     LONG v = __atomic_load_n(Source, __ATOMIC_RELAXED);
     fr_note_value(v);
     return v;
@@ -181,6 +209,8 @@ LONG ReadAcquire(LONG const volatile *Source)
 {
     fr_point(FR_SP_READ, Source);
     fr_check_access(Source);
+    fr_race_acquire(Source);
+    fr_race_access(Source, 4, FR_ACC_ATOMIC | FR_ACC_SHIM, RA);
     LONG v = __atomic_load_n(Source, __ATOMIC_ACQUIRE);
     fr_note_value(v);
     return v;
@@ -190,6 +220,7 @@ VOID WriteNoFence(LONG volatile *Destination, LONG Value)
 {
     fr_point_args(FR_SP_WRITE, Destination, 4, Value, 0);
     fr_check_access(Destination);
+    fr_race_access(Destination, 4, FR_ACC_ATOMIC | FR_ACC_WRITE | FR_ACC_SHIM, RA);
     if (__atomic_exchange_n(Destination, Value, __ATOMIC_RELAXED) != Value)
         fr_note_write();
     fr_note_value(Value);
@@ -197,10 +228,14 @@ VOID WriteNoFence(LONG volatile *Destination, LONG Value)
 
 VOID WriteRelease(LONG volatile *Destination, LONG Value)
 {
-    fr_point_args(FR_SP_WRITE, Destination, 4, Value, 0);
+    /* a release even when the value does not change: a write for the explorer too,
+     * so that the orders it tells apart are the ones the race detector does */
+    fr_point(FR_SP_WRITE, Destination);
     fr_check_access(Destination);
-    if (__atomic_exchange_n(Destination, Value, __ATOMIC_RELEASE) != Value)
-        fr_note_write();
+    fr_race_access(Destination, 4, FR_ACC_ATOMIC | FR_ACC_WRITE | FR_ACC_SHIM, RA);
+    fr_race_release(Destination);
+    __atomic_store_n(Destination, Value, __ATOMIC_RELEASE);
+    fr_note_write();
     fr_note_value(Value);
 }
 

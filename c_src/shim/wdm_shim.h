@@ -13,9 +13,10 @@
  * Every primitive here, and every explicit access to a shared field
  * (ReadNoFence/WriteNoFence/ReadAcquire/WriteRelease), is a scheduling point:
  * in controlled mode the deterministic scheduler may switch simulated CPUs
- * right before it; in stress mode it may inject seeded noise. Code between two
- * scheduling points runs atomically in controlled mode, so a variant must reach
- * shared state only through these calls.
+ * right before it; in stress mode it may inject seeded noise. So is every plain
+ * or volatile C load and store the variant makes of shared memory: the variant
+ * is compiled with access instrumentation (engine/access.c), and the engine
+ * checks those accesses and looks for data races among them.
  *
  * The engine behind the calls (engine/) also checks what the code does: use
  * after free, double free, freeing a block that is still linked into a list,
@@ -99,8 +100,8 @@ PVOID InterlockedCompareExchangePointer(PVOID volatile *Destination, PVOID Excha
                                         PVOID Comperand);
 PVOID InterlockedExchangePointer(PVOID volatile *Target, PVOID Value);
 
-/* Explicit accesses to shared fields (wdm.h names). Plain C reads and writes
- * of a shared field are invisible to the scheduler: use these instead. */
+/* Explicit accesses to shared fields (wdm.h names): relaxed atomics, and
+ * ReadAcquire/WriteRelease order as their names say. */
 LONG ReadNoFence(LONG const volatile *Source);
 LONG ReadAcquire(LONG const volatile *Source);
 VOID WriteNoFence(LONG volatile *Destination, LONG Value);

@@ -18,6 +18,13 @@
  * This template compiles and behaves like the shipped driver (the bug): every
  * hook below is the `original` variant's. Replace the bodies with your design.
  * Validate with:  flowrace validate proposal.c      (see c_src/README.md)
+ *
+ * Write plain C as you would for the driver: every load and store of a flow or
+ * a global is seen (a scheduling point, a checked access), and two conflicting
+ * accesses from different CPUs, one of them plain, that no lock, interlocked
+ * operation or event order separates are a data_race finding. A `volatile`
+ * access (aligned, <= 8 bytes) is a relaxed atomic: never a race, but no
+ * ordering either. Inline assembly is refused (flowrace cannot see into it).
  */
 #include "flowdata.h"
 

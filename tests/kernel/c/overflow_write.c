@@ -1,6 +1,6 @@
 /* A real memory error: the variant writes past the end of the flow context
- * (a plain C store, invisible to flowrace's own checks). AddressSanitizer must
- * report it; without sanitizers the store lands in the pool's redzone. */
+ * (a plain C store, into the pool's redzone). AddressSanitizer must report it
+ * (flowrace sanitize); controlled mode reports it as out_of_bounds. */
 #include "faulty_base.h"
 
 VOID FlowVariantClassifyDereference(PFLOW_CONTEXT Flow)

@@ -1,0 +1,300 @@
+/*
+ * race.c - the happens-before data-race detector of controlled mode.
+ *
+ * Every actor (a simulated CPU running a scenario's operations) has a vector
+ * clock. Happens-before is program order plus these synchronisations:
+ *   - spin locks: a release joins the holder's clock into the lock's, an acquire
+ *     joins the lock's into the acquirer's (engine.c, fr_lock_acquired/released);
+ *   - interlocked operations are full barriers: each is an acquire and, when it
+ *     writes, a release on the variable it operates on (so two CPUs ordered through
+ *     one counter are ordered; a barrier on one variable orders nothing through
+ *     another; a failed compare-exchange only reads, as the explorer sees it too);
+ *     ReadAcquire is an acquire, WriteRelease a release, ReadNoFence/WriteNoFence
+ *     and volatile accesses order nothing (relaxed atomics); a C11/GNU atomic
+ *     follows its memory order (engine/access.c);
+ *   - event order: an operation that waits for events (`after=`) begins after
+ *     them, and the settle poll after everyone;
+ *   - the harness: flows are created before any actor runs (code outside every
+ *     actor is not recorded, so it happens before everything).
+ * Two accesses to overlapping bytes from actors on different CPUs, at least one a
+ * write and at least one of them plain (neither atomic), that happen-before does
+ * not order, are a data race. Atomic accesses (interlocked, aligned volatile of at
+ * most 8 bytes, __atomic) never race with each other.
+ *
+ * Shadow memory: one cell per 8-byte word touched in this execution (a small
+ * open-addressed table, reset by a generation number), holding, per actor, its
+ * latest write and its latest read of the word (FastTrack's epochs: the actor's
+ * own clock entry at the access). Within one epoch an actor's accesses to a word
+ * merge (their bytes); a newer epoch replaces the older one, so a race with an
+ * access the actor made before a release and then covered with an access to other
+ * bytes of the same word after it can be missed. The core's own C code is not
+ * instrumented: it reaches shared state through the shim (recorded here) or under
+ * the table locks.
+ */
+#define _GNU_SOURCE
+#include "fr_engine.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define RA (FR_MAX_ACTORS + 1)
+#define CELLS 1024     /* words touched in one execution; a power of two */
+#define SYNCS 256      /* synchronisation objects in one execution; a power of two */
+
+typedef struct slot {
+    uint32_t epoch;    /* 0: none */
+    unsigned char bytes;
+    unsigned char flags; /* FR_ACC_*; ATOMIC only if every merged access was atomic */
+    int step;
+    const void *pc;
+    int size;
+    const volatile void *addr;
+} slot;
+
+typedef struct cell {
+    uintptr_t word;
+    uint32_t gen;
+    uint64_t writers, readers; /* actors with a slot */
+    slot w[RA], r[RA];
+} cell;
+
+typedef struct sync_obj {
+    uintptr_t addr;
+    uint32_t gen;
+    uint32_t vc[RA];
+} sync_obj;
+
+static uint32_t g_vc[RA][RA];
+static int g_na;
+static uint32_t g_gen;
+static cell *g_cells;
+static sync_obj *g_syncs;
+static uint32_t *g_event_vc; /* (events + 1) x RA */
+static int g_event_vc_cap;
+static int g_nevents;
+
+void fr_race_reset(int nactors, int nevents)
+{
+    if (!g_cells) {
+        g_cells = calloc(CELLS, sizeof(cell));
+        g_syncs = calloc(SYNCS, sizeof(sync_obj));
+    }
+    g_gen++;
+    g_na = nactors < RA ? nactors : RA;
+    for (int a = 0; a < g_na; a++) {
+        memset(g_vc[a], 0, sizeof(uint32_t) * (size_t)g_na);
+        g_vc[a][a] = 1;
+    }
+    g_nevents = 0;
+    if (nevents + 1 > g_event_vc_cap) {
+        uint32_t *e = realloc(g_event_vc, sizeof(uint32_t) * RA * (size_t)(nevents + 1));
+        if (!e)
+            return;
+        g_event_vc = e;
+        g_event_vc_cap = nevents + 1;
+    }
+    g_nevents = nevents + 1;
+    memset(g_event_vc, 0, sizeof(uint32_t) * RA * (size_t)g_nevents);
+}
+
+static int running(void)
+{
+    if (fr_mode != FR_MODE_CONTROLLED || !g_cells)
+        return -1;
+    int a = fr_current_actor();
+    return a < g_na ? a : -1;
+}
+
+static void join(uint32_t *dst, const uint32_t *src)
+{
+    for (int a = 0; a < g_na; a++)
+        if (src[a] > dst[a])
+            dst[a] = src[a];
+}
+
+static sync_obj *sync_of(const volatile void *p)
+{
+    uintptr_t addr = (uintptr_t)p;
+    unsigned h = (unsigned)((addr >> 3) * 0x9E3779B1u) & (SYNCS - 1);
+    for (int probe = 0; probe < SYNCS; probe++, h = (h + 1) & (SYNCS - 1)) {
+        sync_obj *s = &g_syncs[h];
+        if (s->gen != g_gen) {
+            s->gen = g_gen;
+            s->addr = addr;
+            memset(s->vc, 0, sizeof(uint32_t) * (size_t)g_na);
+            return s;
+        }
+        if (s->addr == addr)
+            return s;
+    }
+    return NULL;
+}
+
+void fr_race_acquire(const volatile void *p)
+{
+    int t = running();
+    if (t < 0)
+        return;
+    sync_obj *s = sync_of(p);
+    if (s)
+        join(g_vc[t], s->vc);
+}
+
+void fr_race_release(const volatile void *p)
+{
+    int t = running();
+    if (t < 0)
+        return;
+    sync_obj *s = sync_of(p);
+    if (s)
+        join(s->vc, g_vc[t]);
+    g_vc[t][t]++;
+}
+
+void fr_race_event_end(int t, int ev)
+{
+    if (fr_mode != FR_MODE_CONTROLLED || t < 0 || t >= g_na || ev < 0 || ev >= g_nevents)
+        return;
+    join(&g_event_vc[(size_t)ev * RA], g_vc[t]);
+    g_vc[t][t]++;
+}
+
+void fr_race_op_begin(int t, int opi)
+{
+    if (fr_mode != FR_MODE_CONTROLLED || t < 0 || t >= g_na)
+        return;
+    if (opi < 0) { /* the settle poll: after every other actor's last step */
+        for (int a = 0; a < g_na; a++)
+            if (a != t)
+                join(g_vc[t], g_vc[a]);
+        return;
+    }
+    const FR_OP_SPEC *op = &fr_scenario()->ops[opi];
+    for (int k = 0; k < op->n_after; k++)
+        if (op->after[k] >= 0 && op->after[k] < g_nevents)
+            join(g_vc[t], &g_event_vc[(size_t)op->after[k] * RA]);
+}
+
+static cell *cell_of(uintptr_t word)
+{
+    unsigned h = (unsigned)(word * 0x9E3779B1u) & (CELLS - 1);
+    for (int probe = 0; probe < 64; probe++, h = (h + 1) & (CELLS - 1)) {
+        cell *c = &g_cells[h];
+        if (c->gen != g_gen) {
+            c->gen = g_gen;
+            c->word = word;
+            c->writers = c->readers = 0;
+            return c;
+        }
+        if (c->word == word)
+            return c;
+    }
+    return NULL; /* the table is crowded: this word is not tracked (never a false report) */
+}
+
+static const char *kind_text(int flags)
+{
+    if (flags & FR_ACC_SHIM)
+        return flags & FR_ACC_WRITE ? "interlocked/shim write" : "shim read";
+    if (flags & FR_ACC_ATOMIC)
+        return flags & FR_ACC_WRITE ? "volatile write" : "volatile read";
+    if (flags & FR_ACC_VOLATILE)
+        return flags & FR_ACC_WRITE ? "misaligned volatile write" : "misaligned volatile read";
+    return flags & FR_ACC_WRITE ? "plain write" : "plain read";
+}
+
+static void report(int t, const volatile void *p, int size, int flags, const void *pc, int u,
+                   const slot *s)
+{
+    char what[64], at1[48], at2[48], what2[64];
+    fr_describe_addr(p, what, sizeof what);
+    fr_describe_addr(s->addr, what2, sizeof what2);
+    fr_pc_text(pc, at1, sizeof at1);
+    fr_pc_text(s->pc, at2, sizeof at2);
+    fr_report(FR_V_DATA_RACE, fr_pool_flow_of(p),
+              "%s of %d byte(s) at %s (%s) by cpu%d at step %d races with the %s of %d "
+              "byte(s) at %s (%s) by cpu%d at step %d: nothing orders them",
+              kind_text(flags), size, what, at1, fr_actor_cpu(t), fr_current_step(),
+              kind_text(s->flags), s->size, what2, at2, fr_actor_cpu(u), s->step);
+}
+
+static int conflicts(int t, int cpu, const slot *s, int u, unsigned char bytes, int flags)
+{
+    return u != t && (s->bytes & bytes) && s->epoch > g_vc[t][u] &&
+           !((s->flags & FR_ACC_ATOMIC) && (flags & FR_ACC_ATOMIC)) && fr_actor_cpu(u) != cpu;
+}
+
+static void record(slot *s, uint32_t epoch, unsigned char bytes, int flags, const void *pc,
+                   const volatile void *p, int size)
+{
+    if (s->epoch == epoch) {
+        s->bytes |= bytes;
+        if ((s->flags & FR_ACC_ATOMIC) && !(flags & FR_ACC_ATOMIC)) {
+            s->flags = (unsigned char)flags; /* remember the plain one: it is what can race */
+            s->pc = pc;
+            s->step = fr_current_step();
+            s->addr = p;
+            s->size = size;
+        }
+        return;
+    }
+    s->epoch = epoch;
+    s->bytes = bytes;
+    s->flags = (unsigned char)flags;
+    s->pc = pc;
+    s->step = fr_current_step();
+    s->addr = p;
+    s->size = size;
+}
+
+static void access_word(int t, uintptr_t word, unsigned char bytes, const volatile void *p,
+                        int size, int flags, const void *pc)
+{
+    cell *c = cell_of(word);
+    if (!c)
+        return;
+    int cpu = fr_actor_cpu(t);
+    for (uint64_t m = c->writers; m; m &= m - 1) {
+        int u = __builtin_ctzll(m);
+        if (conflicts(t, cpu, &c->w[u], u, bytes, flags)) {
+            report(t, p, size, flags, pc, u, &c->w[u]);
+            break;
+        }
+    }
+    if (flags & FR_ACC_WRITE)
+        for (uint64_t m = c->readers; m; m &= m - 1) {
+            int u = __builtin_ctzll(m);
+            if (conflicts(t, cpu, &c->r[u], u, bytes, flags)) {
+                report(t, p, size, flags, pc, u, &c->r[u]);
+                break;
+            }
+        }
+    if (flags & FR_ACC_WRITE) {
+        if (!(c->writers >> t & 1))
+            c->w[t].epoch = 0;
+        c->writers |= 1ull << t;
+        record(&c->w[t], g_vc[t][t], bytes, flags, pc, p, size);
+    } else {
+        if (!(c->readers >> t & 1))
+            c->r[t].epoch = 0;
+        c->readers |= 1ull << t;
+        record(&c->r[t], g_vc[t][t], bytes, flags, pc, p, size);
+    }
+}
+
+void fr_race_access(const volatile void *p, int size, int flags, const void *pc)
+{
+    int t = running();
+    if (t < 0 || size <= 0)
+        return;
+    uintptr_t a = (uintptr_t)p, end = a + (uintptr_t)size;
+    while (a < end) { /* one word at a time (an unaligned or 16-byte access spans two) */
+        uintptr_t word = a >> 3, stop = (word + 1) << 3;
+        if (stop > end)
+            stop = end;
+        unsigned char bytes = (unsigned char)(((1u << (stop - a)) - 1) << (a & 7));
+        access_word(t, word, bytes, p, size, flags, pc);
+        a = stop;
+    }
+}
