@@ -20,8 +20,8 @@ from kernel_model import Actor, Classify, Delete, Flow, LatePacket, Poll, Scenar
 
 # opcodes: interp.c's enum, in the same order
 (INC, DEC, CAS, XCHG, READ, WRITE, LOCKED, MOVE, MOVEL, FREE, RETRY, FLAG, IFFLAG, REFUSE,
- ADD, OUTSIDE, FIND) = range(17)
-BRANCHING = {DEC, CAS, READ, LOCKED, RETRY, IFFLAG, OUTSIDE, FIND}
+ ADD, OUTSIDE, FIND, PREAD, PWRITE, PDEC, VREAD) = range(21)
+BRANCHING = {DEC, CAS, READ, LOCKED, RETRY, IFFLAG, OUTSIDE, FIND, PREAD, PDEC, VREAD}
 FIELDS = ("RefCount", "AssocCount", "State")
 R, A, S = 0, 1, 2
 TABLE, FLOWLOCK = 0, 1
@@ -174,13 +174,19 @@ def _stmts(block: Block, depth: int, counter: list[int]) -> list[str]:
     for s in block:
         if s.op == INC:
             out.append(f"{pad}InterlockedIncrement({_f(s.a)});")
-        elif s.op in (DEC, CAS, READ):
+        elif s.op in (DEC, CAS, READ, PREAD, PDEC, VREAD):
+            plain = f"*(LONG *){_f(s.a)}"  # the field without its volatile: plain C
             cond = {DEC: f"InterlockedDecrement({_f(s.a)}) == 0",
                     CAS: f"InterlockedCompareExchange({_f(s.a)}, {s.b}, {s.c}) == {s.c}",
-                    READ: f"ReadNoFence({_f(s.a)}) == {s.b}"}[s.op]
+                    READ: f"ReadNoFence({_f(s.a)}) == {s.b}",
+                    PREAD: f"{plain} == {s.b}",
+                    PDEC: f"--{plain} == 0",
+                    VREAD: f"*(volatile LONG *){_f(s.a)} == {s.b}"}[s.op]
             out += _branch(pad, cond, s, depth, counter)
         elif s.op == XCHG:
             out.append(f"{pad}InterlockedExchange({_f(s.a)}, {s.b});")
+        elif s.op == PWRITE:
+            out.append(f"{pad}*(LONG *){_f(s.a)} = {s.b};")
         elif s.op == WRITE:
             out.append(f"{pad}WriteNoFence({_f(s.a)}, {s.b});")
         elif s.op == ADD:
@@ -249,9 +255,10 @@ fields = st.sampled_from((R, A, S))
 @st.composite
 def simple_stmt(draw) -> Stmt:
     """One statement that takes no block: the material of deliberate bugs."""
-    op = draw(st.sampled_from((INC, DEC, XCHG, READ, WRITE, ADD, CAS, MOVE, FREE)))
+    op = draw(st.sampled_from((INC, DEC, XCHG, READ, WRITE, ADD, CAS, MOVE, FREE, PREAD, PWRITE,
+                               PDEC, VREAD)))
     k = draw(fields)
-    if op in (DEC, READ, CAS):
+    if op in (DEC, READ, CAS, PREAD, PDEC, VREAD):
         then = draw(st.sampled_from(((), (Stmt(FREE),), (Stmt(MOVE),), (Stmt(FLAG),))))
         return Stmt(op, k, draw(small), draw(small), then, ())
     return Stmt(op, k, draw(small), draw(st.sampled_from((-1, 1))) if op == ADD else 0)
@@ -300,7 +307,8 @@ def lookup_hook(draw) -> Block:
 @st.composite
 def delete_hook(draw) -> Block:
     shape = draw(st.sampled_from(("original", "assoc", "retry", "retry-locked", "last-ref",
-                                  "flow-lock", "spin-read", "wait-moved")))
+                                  "flow-lock", "spin-read", "wait-moved", "plain-assoc",
+                                  "state-under-lock", "volatile-check")))
     n, sp = retries(draw), spin(draw)
     if shape == "original":
         return (_ifzero(CAS, R, [Stmt(MOVE)], b=2, c=2), DEC_FREE)
@@ -325,6 +333,15 @@ def delete_hook(draw) -> Block:
     if shape == "flow-lock":
         return (Stmt(LOCKED, FLOWLOCK, then=(_ifzero(DEC, A, [Stmt(FLAG)]),)),
                 Stmt(IFFLAG, then=(Stmt(MOVE),)), DEC_FREE)
+    if shape == "plain-assoc":  # issue 11's: a plain decrement of the association count
+        return (_ifzero(PDEC, A, [Stmt(MOVE)]), DEC_FREE)
+    if shape == "state-under-lock":  # plain state word, only under the flow's own lock
+        claim = (_ifzero(PREAD, S, [Stmt(PWRITE, S, 2), Stmt(FLAG)], b=0),)
+        return (_ifzero(DEC, A, [Stmt(LOCKED, FLOWLOCK, then=claim),
+                                 Stmt(IFFLAG, then=(Stmt(MOVE),))]), DEC_FREE)
+    if shape == "volatile-check":  # check-then-act on a volatile flag: a window, no race
+        return (_ifzero(DEC, A, [_ifzero(VREAD, S, [Stmt(XCHG, S, 2), Stmt(MOVE)], b=0)]),
+                DEC_FREE)
     if shape == "wait-moved":
         # mark it CLOSING for the sweep, then wait (bounded or not) until it has left
         # openFlows: each try reads the lists (a wide spin)
@@ -446,6 +463,10 @@ def features(program: Program) -> set[str]:
                 found.add("a move under the table lock")
             if s.op == FREE:
                 found.add("a free")
+            if s.op in (PREAD, PWRITE, PDEC):
+                found.add("a plain access")
+            if s.op == VREAD:
+                found.add("a volatile access")
             walk(s.then, in_retry or s.op == RETRY, in_lock or s.op == LOCKED)
             if s.op != RETRY:
                 walk(s.other, in_retry, in_lock)
@@ -464,5 +485,5 @@ ALL_FEATURES = {
     "a last try that reads more (a burst's new word)", "a lock taken in every try",
     "a try that reads the lists (a wide spin)", "the flow's own lock", "a state claim",
     "a sweep that moves after dropping the lock", "a move under the table lock", "a free",
-    "a sweep",
+    "a sweep", "a plain access", "a volatile access",
 }

@@ -8,23 +8,25 @@
  * on the flow found), DeleteNotify, ClosedDrained, Sweep (run under the table lock
  * for each open flow; an empty one takes no lock), a block: a count, then that many
  * statements. A statement is OP A B C, then two blocks for the ops that branch.
- * Each statement does exactly the shim calls that gen.py's C rendering of it does,
- * in the same order, so a failing program replays as its C file.
+ * Each statement does exactly the shim calls and flow-field accesses that gen.py's
+ * C rendering of it does, in the same order, so a failing program replays as its C
+ * file. The variant is compiled with flowrace's access instrumentation (every plain
+ * or volatile access of shared memory is a scheduling point): the interpreter's own
+ * reads of its program table must not be, so the interpreter is NOTSAN and the
+ * flow-field accesses a statement makes live in small instrumented helpers.
  */
 #include "flowdata.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-/* The interpreter's own tables (the program, the hook offsets) are not the driver's
- * shared state: its code is left out of flowrace's access instrumentation (every
- * shared access it makes is a shim call, as in the C rendering), so that it runs like
- * the rendering, step for step. */
-#define NOT_INSTRUMENTED __attribute__((no_sanitize_thread))
+#define NOTSAN __attribute__((no_sanitize_thread))
+#define ACCESS __attribute__((noinline))
 
 enum {
     G_INC, G_DEC, G_CAS, G_XCHG, G_READ, G_WRITE, G_LOCKED, G_MOVE, G_MOVEL, G_FREE,
-    G_RETRY, G_FLAG, G_IFFLAG, G_REFUSE, G_ADD, G_OUTSIDE, G_FIND, G_NOPS
+    G_RETRY, G_FLAG, G_IFFLAG, G_REFUSE, G_ADD, G_OUTSIDE, G_FIND, G_PREAD, G_PWRITE,
+    G_PDEC, G_VREAD, G_NOPS
 };
 enum { H_INIT, H_REF, H_DEREF, H_LOOKUP, H_DELETE, H_DRAINED, H_SWEEP, H_COUNT };
 
@@ -39,15 +41,16 @@ typedef struct {
     PKLOCK_QUEUE_HANDLE sweep; /* the sweep's hold of the table lock */
 } CTX;
 
-NOT_INSTRUMENTED static int has_blocks(int op)
+NOTSAN static int has_blocks(int op)
 {
     return op == G_DEC || op == G_CAS || op == G_READ || op == G_LOCKED || op == G_RETRY ||
-           op == G_IFFLAG || op == G_OUTSIDE || op == G_FIND;
+           op == G_IFFLAG || op == G_OUTSIDE || op == G_FIND || op == G_PREAD || op == G_PDEC ||
+           op == G_VREAD;
 }
 
-static int skip_block(int pc);
+NOTSAN static int skip_block(int pc);
 
-NOT_INSTRUMENTED static int skip_stmt(int pc)
+NOTSAN static int skip_stmt(int pc)
 {
     int op = P[pc];
     pc += 4;
@@ -58,7 +61,7 @@ NOT_INSTRUMENTED static int skip_stmt(int pc)
     return pc;
 }
 
-NOT_INSTRUMENTED static int skip_block(int pc)
+NOTSAN static int skip_block(int pc)
 {
     int n = P[pc++];
     for (int k = 0; k < n; k++)
@@ -66,7 +69,7 @@ NOT_INSTRUMENTED static int skip_block(int pc)
     return pc;
 }
 
-NOT_INSTRUMENTED static void load(void)
+NOTSAN static void load(void)
 {
     const char *text = getenv("FLOWRACE_GEN_PROGRAM");
     if (!text)
@@ -91,14 +94,21 @@ NOT_INSTRUMENTED static void load(void)
     }
 }
 
-static LONG volatile *field(PFLOW_CONTEXT Flow, int k)
+NOTSAN static LONG volatile *field(PFLOW_CONTEXT Flow, int k)
 {
     return k == 0 ? &Flow->RefCount : k == 1 ? &Flow->AssocCount : &Flow->State;
 }
 
-static void run_block(int pc, PFLOW_CONTEXT Flow, CTX *c);
+/* the flow-field accesses of the statements that read or write fields as C does */
+static ACCESS LONG plain_get(LONG volatile *f) { return *(LONG *)f; }
+static ACCESS void plain_set(LONG volatile *f, LONG v) { *(LONG *)f = v; }
+static ACCESS LONG plain_dec(LONG volatile *f) { return --*(LONG *)f; }
+static ACCESS LONG volatile_get(LONG volatile *f) { return *f; }
+static ACCESS UINT64 handle_of(PFLOW_CONTEXT Flow) { return Flow->FlowHandle; }
 
-NOT_INSTRUMENTED static void run_stmt(int pc, PFLOW_CONTEXT Flow, CTX *c)
+NOTSAN static void run_block(int pc, PFLOW_CONTEXT Flow, CTX *c);
+
+NOTSAN static void run_stmt(int pc, PFLOW_CONTEXT Flow, CTX *c)
 {
     int op = P[pc], a = P[pc + 1], b = P[pc + 2], n = P[pc + 3];
     int then_at = pc + 4, else_at = has_blocks(op) ? skip_block(then_at) : 0;
@@ -163,7 +173,19 @@ NOT_INSTRUMENTED static void run_stmt(int pc, PFLOW_CONTEXT Flow, CTX *c)
         c->refuse = TRUE;
         break;
     case G_FIND: /* under the table lock: is the flow still in openFlows? (the lists) */
-        run_block(FlowTableLookupLocked(Flow->FlowHandle) == Flow ? then_at : else_at, Flow, c);
+        run_block(FlowTableLookupLocked(handle_of(Flow)) == Flow ? then_at : else_at, Flow, c);
+        break;
+    case G_PREAD: /* if (*(LONG *)&Flow->F == B): a plain read */
+        run_block(plain_get(field(Flow, a)) == b ? then_at : else_at, Flow, c);
+        break;
+    case G_PWRITE:
+        plain_set(field(Flow, a), b);
+        break;
+    case G_PDEC: /* if (--*(LONG *)&Flow->F == 0): a plain read, then a plain write */
+        run_block(plain_dec(field(Flow, a)) == 0 ? then_at : else_at, Flow, c);
+        break;
+    case G_VREAD: /* if (*(volatile LONG *)&Flow->F == B): a volatile read */
+        run_block(volatile_get(field(Flow, a)) == b ? then_at : else_at, Flow, c);
         break;
     case G_OUTSIDE: /* the sweep drops the table lock, runs the block, takes it again */
         if (c->sweep)
@@ -177,7 +199,7 @@ NOT_INSTRUMENTED static void run_stmt(int pc, PFLOW_CONTEXT Flow, CTX *c)
     }
 }
 
-NOT_INSTRUMENTED static void run_block(int pc, PFLOW_CONTEXT Flow, CTX *c)
+NOTSAN static void run_block(int pc, PFLOW_CONTEXT Flow, CTX *c)
 {
     int n = P[pc++];
     for (int k = 0; k < n; k++) {
@@ -186,14 +208,14 @@ NOT_INSTRUMENTED static void run_block(int pc, PFLOW_CONTEXT Flow, CTX *c)
     }
 }
 
-NOT_INSTRUMENTED static BOOLEAN run_hook(int hook, PFLOW_CONTEXT Flow, PKLOCK_QUEUE_HANDLE sweep)
+NOTSAN static BOOLEAN run_hook(int hook, PFLOW_CONTEXT Flow, PKLOCK_QUEUE_HANDLE sweep)
 {
     CTX c = {FALSE, FALSE, sweep};
     run_block(HookAt[hook], Flow, &c);
     return !c.refuse;
 }
 
-NOT_INSTRUMENTED VOID FlowVariantInitialize(PFLOW_CONTEXT Flow, ULONG Associations)
+VOID FlowVariantInitialize(PFLOW_CONTEXT Flow, ULONG Associations)
 {
     load();
     Flow->RefCount = 1 + (LONG)Associations;
@@ -201,11 +223,11 @@ NOT_INSTRUMENTED VOID FlowVariantInitialize(PFLOW_CONTEXT Flow, ULONG Associatio
     Flow->State = FLOW_STATE_OPEN;
 }
 
-NOT_INSTRUMENTED BOOLEAN FlowVariantClassifyReference(PFLOW_CONTEXT Flow) { return run_hook(H_REF, Flow, NULL); }
+BOOLEAN FlowVariantClassifyReference(PFLOW_CONTEXT Flow) { return run_hook(H_REF, Flow, NULL); }
 
-NOT_INSTRUMENTED VOID FlowVariantClassifyDereference(PFLOW_CONTEXT Flow) { run_hook(H_DEREF, Flow, NULL); }
+VOID FlowVariantClassifyDereference(PFLOW_CONTEXT Flow) { run_hook(H_DEREF, Flow, NULL); }
 
-NOT_INSTRUMENTED PFLOW_CONTEXT FlowVariantLookupReference(UINT64 FlowHandle)
+PFLOW_CONTEXT FlowVariantLookupReference(UINT64 FlowHandle)
 {
     KLOCK_QUEUE_HANDLE h;
     PFLOW_CONTEXT flow;
@@ -219,20 +241,22 @@ NOT_INSTRUMENTED PFLOW_CONTEXT FlowVariantLookupReference(UINT64 FlowHandle)
     return keep ? flow : NULL;
 }
 
-NOT_INSTRUMENTED VOID FlowVariantDeleteNotify(PFLOW_CONTEXT Flow, ULONG Association)
+VOID FlowVariantDeleteNotify(PFLOW_CONTEXT Flow, ULONG Association)
 {
     UNREFERENCED_PARAMETER(Association);
     run_hook(H_DELETE, Flow, NULL);
 }
 
-NOT_INSTRUMENTED VOID FlowVariantClosedDrained(PFLOW_CONTEXT Flow) { run_hook(H_DRAINED, Flow, NULL); }
+VOID FlowVariantClosedDrained(PFLOW_CONTEXT Flow) { run_hook(H_DRAINED, Flow, NULL); }
 
-NOT_INSTRUMENTED VOID FlowVariantSweep(VOID)
+NOTSAN static int sweep_is_empty(void) { return P[HookAt[H_SWEEP]] == 0; }
+
+VOID FlowVariantSweep(VOID)
 {
     KLOCK_QUEUE_HANDLE h;
     PFLOW_CONTEXT flow, next;
 
-    if (P[HookAt[H_SWEEP]] == 0)
+    if (sweep_is_empty())
         return;
     KeAcquireInStackQueuedSpinLock(&g_OpenFlowsLock, &h);
     for (flow = FlowTableFirstOpenLocked(); flow != NULL; flow = next) {
