@@ -127,10 +127,10 @@ def stress(
     max_seconds = check_budget(max_seconds, "max_seconds")
     hang_cpu_seconds = check_budget(hang_cpu_seconds, "hang_cpu_seconds")
     variant = driver if isinstance(driver, Variant) else load_variant(driver)
-    return _in_child(variant, max_seconds, (connections, threads, seed), lambda: _stress_here(
+    return _in_child(variant, max_seconds, (connections, threads, seed), lambda relay: _stress_here(
         variant, connections, threads, seed, delete_threads, late_threads, data_packets,
         noise_permille, hold_spins, open_capacity, poll_interval_us, max_seconds,
-        hang_cpu_seconds, progress))
+        hang_cpu_seconds, relay), progress)
 
 
 #: seconds past max_seconds before a stress run's process group is killed
@@ -138,8 +138,9 @@ GRACE = 5.0
 
 
 def _in_child(variant: Variant, max_seconds: float, what: tuple[int, int, int],
-              body) -> StressResult:
-    """Run `body` in a forked child (own process group) and bring its result back."""
+              body, progress: Callable[[dict[str, Any]], None] | None = None) -> StressResult:
+    """Run `body(relay)` in a forked child (own process group) and bring its result back;
+    what the child passes to `relay` reaches `progress` here, a line on a pipe of its own."""
     import json
     import select
     import signal
@@ -148,15 +149,23 @@ def _in_child(variant: Variant, max_seconds: float, what: tuple[int, int, int],
     from . import _children
 
     r_fd, w_fd = os.pipe()
+    p_fd, q_fd = os.pipe() if progress is not None else (-1, -1)
     pid = os.fork()
     if pid == 0:  # the child: never returns
         code = 0
         try:
             os.close(r_fd)
+            if p_fd >= 0:
+                os.close(p_fd)
             os.setpgid(0, 0)
             _children.die_with_parent()
+
+            def relay(p: dict[str, Any]) -> None:
+                with contextlib.suppress(OSError):
+                    os.write(q_fd, (json.dumps(p) + "\n").encode())
+
             try:
-                doc = body().to_json()
+                doc = body(relay if q_fd >= 0 else None).to_json()
             except FlowraceError as exc:
                 doc = {"error": str(exc)}
             data = json.dumps(doc).encode()
@@ -167,6 +176,8 @@ def _in_child(variant: Variant, max_seconds: float, what: tuple[int, int, int],
         finally:
             os._exit(code)
     os.close(w_fd)
+    if q_fd >= 0:
+        os.close(q_fd)
     with contextlib.suppress(OSError):
         os.setpgid(pid, pid)  # also done by the child: whichever runs first
     _children.register_group(pid)
@@ -179,8 +190,17 @@ def _in_child(variant: Variant, max_seconds: float, what: tuple[int, int, int],
             if left <= 0:
                 killed = True
                 break
-            ready, _, _ = select.select([r_fd], [], [], min(left, 0.5))
-            if ready:
+            watch = [r_fd] + ([p_fd] if p_fd >= 0 else [])
+            ready, _, _ = select.select(watch, [], [], min(left, 0.5))
+            if p_fd in ready:
+                lines = os.read(p_fd, 1 << 16)
+                if not lines:
+                    os.close(p_fd)
+                    p_fd = -1
+                for line in (lines or b"").splitlines()[-1:]:  # the newest is enough
+                    with contextlib.suppress(ValueError):
+                        progress(json.loads(line))  # type: ignore[misc]
+            if r_fd in ready:
                 chunk = os.read(r_fd, 1 << 16)
                 if not chunk:
                     break
@@ -190,6 +210,8 @@ def _in_child(variant: Variant, max_seconds: float, what: tuple[int, int, int],
         _, status = os.waitpid(pid, 0)
         _children.unregister_group(pid)
         os.close(r_fd)
+        if p_fd >= 0:
+            os.close(p_fd)
     name = variant.name if variant.builtin else str(variant.source)
     if not killed and os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0 and chunks:
         doc = json.loads(b"".join(chunks))

@@ -40,7 +40,7 @@ def slow_holder(directory: Path) -> Path:
     return derived(directory, "assoc_count", "slow_holder", move, move + """        {
             static volatile LONG once;
             if (__atomic_exchange_n(&once, 1, __ATOMIC_SEQ_CST) == 0)
-                usleep(3000000); /* the holder is descheduled for 3 s */
+                sleep(3); /* the holder is descheduled for 3 s */
         }
 """, "#include <unistd.h>\n")
 
