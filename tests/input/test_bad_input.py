@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 import kernel_model._children
 from compare.cli import main
+from compare.scenarios import scenario_names
 
 U64 = 1 << 64
 
@@ -67,7 +68,7 @@ OPTIONS = [
                                          "cpu0*0", "nobody*2", "cpu0**", "@", "cpu0@nolabel",
                                          "9" * 5000, "cpu0," * 3 + "x y z"])),
     (["run", "--driver", "original", "--seed", "1"], "--scenario",
-     st.text(max_size=30).filter(lambda t: t not in ("lingering-rst",) and not t.startswith("-"))
+     st.text(max_size=30).filter(lambda t: t not in scenario_names() and not t.startswith("-"))
      | st.just("lingering-rst" * 500)),
     (["run", "--scenario", "lingering-rst", "--seed", "1"], "--driver",
      st.sampled_from(["nope", "/nonexistent/fix.c", "DIR", "orig inal", "x.c"])),
@@ -211,7 +212,9 @@ def test_a_proposal_with_bytes_that_are_not_utf8_is_exit_2_without_traceback(tmp
         assert "Traceback" not in err and "does not compile" in err
 
 
-def test_inline_asm_that_does_not_assemble_shows_the_assembler(tmp_path):
+def test_inline_asm_is_refused_with_the_line_that_has_it(tmp_path):
+    """Inline assembly is invisible to the access instrumentation (issue 11): refused
+    before it is compiled, naming the line, never a silent pass or 'no message'."""
     import subprocess
     import sys
 
@@ -227,7 +230,8 @@ def test_inline_asm_that_does_not_assemble_shows_the_assembler(tmp_path):
                           capture_output=True, text=True, timeout=600, cwd=root)
     assert proc.returncode == 2
     assert "no message" not in proc.stderr
-    assert "notaninstruction" in proc.stderr
+    assert "asm.c:" in proc.stderr and "asm" in proc.stderr.lower()
+    assert "Traceback" not in proc.stderr
 
 
 def test_jobs_beyond_the_cpus_are_capped_with_a_message(cli):
@@ -359,5 +363,5 @@ def test_the_kernel_api_names_the_bad_argument(data):
 ], ids=["pct-depth-1000", "bound-10000", "random-last-seed", "run-last-seed", "run-seed-0"])
 def test_the_edges_of_the_ranges_are_accepted_and_run(cli, args):
     result = cli([*args, "--json", *(["--out", "DIR"] if args[0] == "explore" else [])])
-    assert result.exit_code in (0, 1), result.stderr[-2000:]
+    assert result.exit_code in (0, 1, 3), result.stderr[-2000:]  # 3: a dfs cut short
     assert json.loads(result.stdout)
