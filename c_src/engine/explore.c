@@ -37,9 +37,9 @@
  * burst's later steps are forced (nobody else can run between them): a race with
  * one of them is reversed before the burst's first step (race_point), and a
  * forced step may itself be the later step of a race (the burst may read a word
- * the iteration before it did not: a retry's last try, say). Whether a burst that runs out was alone (a livelock) or not (it changed
- * nothing and waits on) depends on whether anyone else could run, which no
- * footprint records: the search places such a fruitless burst anywhere it is
+ * the iteration before it did not: a retry's last try, say). Whether a burst that
+ * runs out was alone (a livelock) or not (it changed nothing and waits on) depends
+ * on whether anyone else could run, which no footprint records: the search places such a fruitless burst anywhere it is
  * independent, so two livelocks it tells apart only by how many fruitless spins
  * came first count as one. A wide spin (lists, or too many words) waits for any
  * write since its iteration began: the step after its yield, and the beginning of
