@@ -231,13 +231,6 @@ static uint64_t seed_mix(uint64_t seed)
     return z ? z : 0x1234567ULL;
 }
 
-static double now_seconds(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
 /* ---- queries ---------------------------------------------------------------- */
 const FR_SCENARIO_SPEC *fr_scenario(void) { return g_sc; }
 int fr_current_step(void) { return g_steps - 1; }
