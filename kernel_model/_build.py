@@ -36,13 +36,27 @@ def csrc_dir() -> Path:
     raise FileNotFoundError("flowrace's C sources (c_src/) are missing from this installation")
 
 
-CORE_SOURCES = (
+# The generic engine (c_src/engine/, compiles without the core; see c_src/README.md's
+# map for what each file owns), then the driver core that registers itself with it.
+ENGINE_SOURCES = (
     "engine/engine.c",
+    "engine/points.c",
+    "engine/spin.c",
+    "engine/strategy.c",
+    "engine/locks.c",
+    "engine/pool.c",
+    "engine/results.c",
+    "engine/sched_view.c",
+    "engine/stress_runtime.c",
     "engine/fr_ctx.c",
     "engine/shim.c",
     "engine/explore.c",
     "engine/access.c",
     "engine/race.c",
+)
+
+CORE_SOURCES = (
+    *ENGINE_SOURCES,
     "core/flowcore.c",
     "core/harness.c",
     "core/stress.c",
@@ -185,6 +199,7 @@ HEADERS = (
     "engine/fr_engine.h",
     "engine/fr_ctx.h",
     "engine/fr_sched.h",
+    "engine/fr_internal.h",
 )
 
 
