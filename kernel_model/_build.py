@@ -65,6 +65,19 @@ CORE_SOURCES = (
 WARNINGS = ["-Wall", "-Wextra", "-Wno-unused-parameter"]
 
 
+# The module's own C: the callback strategy's hook is fr_py_pick, which cffi defines
+# (extern "Python+C", see cdef_text) and the module registers with the engine when
+# it is loaded (the engine knows no caller: fr_model.h).
+MODULE_SOURCE = """#include "fr_api.h"
+#include "fr_model.h"
+int fr_py_pick(int step, uint32_t enabled, int current);
+__attribute__((constructor)) static void fr_py_register_pick(void)
+{
+    fr_set_pick_hook(fr_py_pick);
+}
+"""
+
+
 def cdef_text(csrc: Path | None = None) -> str:
     text = ((csrc or csrc_dir()) / "fr_api.h").read_text()
     body = text.split("/* CDEF-BEGIN */", 1)[1].split("/* CDEF-END */", 1)[0]
@@ -200,6 +213,7 @@ HEADERS = (
     "engine/fr_ctx.h",
     "engine/fr_sched.h",
     "engine/fr_internal.h",
+    "engine/fr_model.h",
 )
 
 
@@ -247,7 +261,7 @@ def make_ffi(
     ldflags = os.environ.get("FLOWRACE_LDFLAGS", "").split()
     ffi.set_source(
         module_name,
-        '#include "fr_api.h"\n',
+        MODULE_SOURCE,
         sources=[str(csrc / s) for s in CORE_SOURCES] + sources,
         extra_objects=objects,
         include_dirs=[str(csrc), str(csrc / "shim"), str(csrc / "core"), str(csrc / "engine")],

@@ -15,12 +15,14 @@
  *   - it wants a spin lock someone holds,
  *   - it spun (YieldProcessor/KeStallExecutionProcessor), nobody has written
  *     what that iteration read, and a burst of its iterations alone already ran
- *     out (see "spins" below).
+ *     out (see spin.c).
  * When nobody is enabled and not everyone is done, the execution ends with a
  * livelock (someone spins) or a deadlock (everyone blocked).
  *
- * After the scenario's actors finish, a settle actor does one more user-space
- * poll (user space polls forever), then the leak check runs.
+ * After the scenario's actors finish, a settle actor runs the model's settle
+ * step (the driver core's: one more user-space poll, as user space polls
+ * forever), then the model's checks run (the leak check). The engine reaches the
+ * model only through the table it registered (fr_model.h).
  */
 #define _GNU_SOURCE
 #include "fr_internal.h"
@@ -61,6 +63,9 @@ static char g_errtext[256];
 uint64_t g_rng;
 int g_step_log_fd = -1;
 int g_main_irql; /* IRQL of code run outside any actor (setup, checks) */
+const fr_model *g_model;
+
+void fr_model_register(const fr_model *model) { g_model = model; }
 
 /* ---- queries ---------------------------------------------------------------- */
 const FR_SCENARIO_SPEC *fr_scenario(void) { return g_sc; }
@@ -148,7 +153,7 @@ static void actor_entry(void)
     fr_actor *a = g_cur;
     if (a->index == g_nactors - 1) {
         op_begin(a, -1);
-        fr_harness_settle_poll();
+        g_model->settle();
         op_end(a);
     } else {
         const FR_ACTOR_SPEC *as = &g_sc->actors[a->index];
@@ -159,7 +164,7 @@ static void actor_entry(void)
                 fr_point(FR_SP_BEGIN, NULL);
             }
             op_begin(a, opi);
-            fr_harness_do_op(a->index, opi);
+            g_model->do_op(a->index, opi);
             op_end(a);
         }
     }
@@ -306,6 +311,10 @@ static int ensure_capacity(void)
 
 static int check_spec(void)
 {
+    if (!g_model) {
+        set_error(FR_ERR_SPEC, "no model is registered with the engine (fr_model_register)");
+        return 0;
+    }
     if (g_sc->n_actors < 1 || g_sc->n_actors > FR_MAX_ACTORS - 1) {
         set_error(FR_ERR_SPEC, "a scenario has 1 to %d actors, not %d", FR_MAX_ACTORS - 1,
                   g_sc->n_actors);
@@ -321,8 +330,8 @@ static int check_spec(void)
     }
     for (int k = 0; k < g_sc->n_ops; k++) {
         const FR_OP_SPEC *op = &g_sc->ops[k];
-        int span = (op->kind == FR_OP_CLASSIFY || op->kind == FR_OP_LATE_PACKET) ? 2 : 1;
-        if (op->event < 0 || op->event + span > g_sc->n_events || op->n_after < 0 ||
+        int span = g_model->op_events(op);
+        if (span < 1 || op->event < 0 || op->event + span > g_sc->n_events || op->n_after < 0 ||
             op->n_after > 8) {
             set_error(FR_ERR_SPEC, "operation %d: bad event numbers", k);
             return 0;
@@ -333,11 +342,10 @@ static int check_spec(void)
                           op->after[j]);
                 return 0;
             }
-        if (op->flow < 0 || op->flow >= g_sc->n_flows) {
-            if (op->kind != FR_OP_POLL && op->kind != FR_OP_MARK) {
-                set_error(FR_ERR_SPEC, "operation %d: unknown flow %d", k, op->flow);
-                return 0;
-            }
+        char why[160] = "";
+        if (g_model->check_op(g_sc, k, why, sizeof why) != 0) {
+            set_error(FR_ERR_SPEC, "operation %d: %s", k, why);
+            return 0;
         }
     }
     return 1;
@@ -394,8 +402,9 @@ static int execute(const FR_SCENARIO_SPEC *sc, const FR_RUN_SPEC *run, uint64_t 
     }
     if (run->strategy == FR_STRAT_PCT)
         pct_init();
-    if (fr_harness_setup(sc) != 0) {
-        set_error(FR_ERR_RESOURCES, "the scenario's flows could not be created");
+    if (g_model->setup(sc) != 0) {
+        set_error(FR_ERR_RESOURCES,
+                  "the scenario's objects could not be created (the model's setup failed)");
         return g_error;
     }
     int max_steps = run->max_steps > 0 ? run->max_steps : 100000;
@@ -480,7 +489,7 @@ static int execute(const FR_SCENARIO_SPEC *sc, const FR_RUN_SPEC *run, uint64_t 
         if (g_actors[i].status != A_DONE)
             quiescent = 0;
     if (quiescent && !g_error)
-        fr_harness_check_quiescent();
+        g_model->check_quiescent();
     if (gnode >= 0 && !cut) /* where executions end, not where a search cut one short */
         fr_graph_terminal(gnode, fr_violation_kinds());
     fr_mode = FR_MODE_IDLE;

@@ -26,6 +26,7 @@
 
 #include "fr_ctx.h"
 #include "fr_engine.h"
+#include "fr_model.h"
 #include "fr_sched.h"
 
 /* Link names: the engine's files share the state and helpers below under short names
@@ -54,6 +55,7 @@
 #define g_lock fr_eng_g_lock
 #define g_main_ctx fr_eng_g_main_ctx
 #define g_main_irql fr_eng_g_main_irql
+#define g_model fr_eng_g_model
 #define g_nactors fr_eng_g_nactors
 #define g_nblocks fr_eng_g_nblocks
 #define g_nedges fr_eng_g_nedges
@@ -235,6 +237,7 @@ extern int *g_event_step; /* step during which each event ended (explorer's happ
 extern int g_abort;
 extern int g_step_log_fd;
 extern int g_main_irql; /* IRQL of code run outside any actor (setup, checks) */
+extern const fr_model *g_model; /* the model executions run (fr_model.h) */
 void set_error(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* ---- strategies (strategy.c) ------------------------------------------------------ */

@@ -239,7 +239,9 @@ void fr_describe_addr(const volatile void *p, char *buf, size_t n)
     fr_block *b = block_of(p);
     if (b && b->flow >= 0) {
         int rel = (int)((const unsigned char *)p - g_arena - b->off), start = 0;
-        const char *field = (uint32_t)rel < b->size ? fr_flow_field_at(rel, &start) : NULL;
+        const char *field = (uint32_t)rel < b->size && g_model && g_model->describe_field
+                                ? g_model->describe_field(rel, &start)
+                                : NULL;
         if (field && start == rel)
             snprintf(buf, n, "flow %d %s", b->flow, field);
         else if (field)

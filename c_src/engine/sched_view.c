@@ -128,9 +128,7 @@ static uint64_t hash_bytes(uint64_t h, const volatile unsigned char *p, size_t n
 
 uint64_t fr_state_hash(void)
 {
-    static int ts_offset = -2;
-    if (ts_offset == -2)
-        ts_offset = fr_flow_field_offset("Timestamp");
+    int ts_offset = g_model ? g_model->unhashed_offset : -1;
     uint64_t h = 0x243F6A8885A308D3ULL;
     for (int b = 0; b < g_nblocks; b++) {
         const fr_block *blk = &g_blocks[b];

@@ -178,7 +178,9 @@ void pct_init(void)
     }
 }
 
-extern int fr_py_pick(int step, uint32_t enabled, int current);
+static fr_pick_hook g_pick_hook; /* FR_STRAT_CALLBACK's (fr_model.h) */
+
+void fr_set_pick_hook(fr_pick_hook hook) { g_pick_hook = hook; }
 
 int pick(uint32_t mask, int current)
 {
@@ -192,7 +194,12 @@ int pick(uint32_t mask, int current)
     case FR_STRAT_DFS:
         return fr_dfs_pick(g_steps, mask, current);
     case FR_STRAT_CALLBACK: {
-        int c = fr_py_pick(g_steps, mask, current);
+        if (!g_pick_hook) {
+            set_error(FR_ERR_CALLBACK, "step %d: the callback strategy has no pick hook "
+                                       "(fr_set_pick_hook)", g_steps);
+            return -1;
+        }
+        int c = g_pick_hook(g_steps, mask, current);
         if (c < 0 || c >= g_nactors || !(mask >> c & 1)) {
             set_error(FR_ERR_CALLBACK, "step %d: the strategy chose %d, not one of the enabled "
                                        "actors (mask 0x%x)", g_steps, c, mask);
