@@ -145,7 +145,7 @@ typedef struct fr_actor {
     const volatile void *pending_obj;
     int pending_size;   /* bytes the pending operation touches */
     int next_size;      /* fr_point_sized: the size of the point being taken */
-    /* spinning (see "spins" above the controlled loop) */
+    /* spinning (see spin.c) */
     int spin_wait;      /* it yielded: its next iteration waits for a change */
     int dirty;          /* another actor wrote a word the iteration accessed, after the access */
     int burst_ok;       /* it may instead run its next iterations alone (a burst) */

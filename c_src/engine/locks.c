@@ -12,6 +12,7 @@
 
 static const volatile void *g_edges[FR_MAX_LOCK_EDGES][2];
 int g_nedges;
+
 /* ---- IRQL and lock bookkeeping -------------------------------------------------------- */
 int fr_irql_get(void)
 {

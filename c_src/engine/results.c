@@ -16,6 +16,7 @@ FR_VIOLATION g_viol[FR_MAX_VIOLATIONS];
 int g_nviol;
 static FR_POLL_RECORD *g_records;
 int g_nrec, g_rec_cap;
+
 /* ---- violations --------------------------------------------------------------- */
 void fr_report(int kind, int flow, const char *fmt, ...)
 {
