@@ -9,7 +9,7 @@ them a DAG (`CompiledScenario.event_graph`); every linear extension of it is one
 *interleaving*, and the same list of interleavings runs on every driver variant.
 
 How the scheduler follows an interleaving (the engine's event-order strategy,
-``pick_event_order`` in ``c_src/engine/engine.c``). At every scheduling point:
+``pick_event_order`` in ``c_src/engine/strategy.c``). At every scheduling point:
 
 * the owner of the earliest unfinished event of the order runs (its actor is in that event,
   or about to begin the operation that opens it), one shared-memory operation at a time,

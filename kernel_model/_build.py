@@ -36,19 +36,46 @@ def csrc_dir() -> Path:
     raise FileNotFoundError("flowrace's C sources (c_src/) are missing from this installation")
 
 
-CORE_SOURCES = (
+# The generic engine (c_src/engine/, compiles without the core; see c_src/README.md's
+# map for what each file owns), then the driver core that registers itself with it.
+ENGINE_SOURCES = (
     "engine/engine.c",
+    "engine/points.c",
+    "engine/spin.c",
+    "engine/strategy.c",
+    "engine/locks.c",
+    "engine/pool.c",
+    "engine/results.c",
+    "engine/sched_view.c",
+    "engine/stress_runtime.c",
     "engine/fr_ctx.c",
     "engine/shim.c",
     "engine/explore.c",
     "engine/access.c",
     "engine/race.c",
+)
+
+CORE_SOURCES = (
+    *ENGINE_SOURCES,
     "core/flowcore.c",
     "core/harness.c",
     "core/stress.c",
 )
 
 WARNINGS = ["-Wall", "-Wextra", "-Wno-unused-parameter"]
+
+
+# The module's own C: the callback strategy's hook is fr_py_pick, which cffi defines
+# (extern "Python+C", see cdef_text) and the module registers with the engine when
+# it is loaded (the engine knows no caller: fr_model.h).
+MODULE_SOURCE = """#include "fr_api.h"
+#include "fr_model.h"
+int fr_py_pick(int step, uint32_t enabled, int current);
+__attribute__((constructor)) static void fr_py_register_pick(void)
+{
+    fr_set_pick_hook(fr_py_pick);
+}
+"""
 
 
 def cdef_text(csrc: Path | None = None) -> str:
@@ -185,6 +212,8 @@ HEADERS = (
     "engine/fr_engine.h",
     "engine/fr_ctx.h",
     "engine/fr_sched.h",
+    "engine/fr_internal.h",
+    "engine/fr_model.h",
 )
 
 
@@ -232,7 +261,7 @@ def make_ffi(
     ldflags = os.environ.get("FLOWRACE_LDFLAGS", "").split()
     ffi.set_source(
         module_name,
-        '#include "fr_api.h"\n',
+        MODULE_SOURCE,
         sources=[str(csrc / s) for s in CORE_SOURCES] + sources,
         extra_objects=objects,
         include_dirs=[str(csrc), str(csrc / "shim"), str(csrc / "core"), str(csrc / "engine")],

@@ -1,7 +1,7 @@
 """Code addresses in the engine's reports, as file:line.
 
 The C side names the code that made an access as ``@pc:HEX@`` and a variant's own
-global as ``@data:HEX@`` (offsets into the compiled module, c_src/engine/engine.c); only
+global as ``@data:HEX@`` (offsets into the compiled module, c_src/engine/pool.c); only
 the reports a user reads are resolved, lazily, with binutils' ``addr2line`` and ``nm``
 on the module's shared object.
 """

@@ -3,11 +3,15 @@
  * creates the scenario's flows (each enters openFlows with all its
  * associations before any classify can see it), performs each actor's
  * operations through the core, and checks for leaks once everyone is done.
+ * It is the model the engine runs: the table at the end (fr_model.h) is the
+ * engine's only way in, registered when the module is loaded.
  */
 #include "flowcore.h"
 #include "fr_engine.h"
+#include "fr_model.h"
 
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -36,7 +40,7 @@ static void PollSink(void *Context, const FR_FLOW_RECORD *Record, int Closed)
     fr_add_record(&r);
 }
 
-int fr_harness_setup(const FR_SCENARIO_SPEC *sc)
+static int fr_harness_setup(const FR_SCENARIO_SPEC *sc)
 {
     if (FlowCoreReset(sc->buckets, sc->open_capacity) != 0)
         return -1;
@@ -55,7 +59,7 @@ int fr_harness_setup(const FR_SCENARIO_SPEC *sc)
     return 0;
 }
 
-void fr_harness_do_op(int actor, int opi)
+static void fr_harness_do_op(int actor, int opi)
 {
     (void)actor;
     const FR_SCENARIO_SPEC *sc = fr_scenario();
@@ -91,14 +95,14 @@ void fr_harness_do_op(int actor, int opi)
     }
 }
 
-void fr_harness_settle_poll(void)
+static void fr_harness_settle_poll(void)
 {
     poll_context pc = {-1, -1, -1};
     FlowCoreReadOpen(PollSink, &pc);
     FlowCoreDrainClosed(PollSink, &pc);
 }
 
-void fr_harness_check_quiescent(void)
+static void fr_harness_check_quiescent(void)
 {
     const FR_SCENARIO_SPEC *sc = fr_scenario();
     for (int f = 0; f < g_nflows; f++) {
@@ -155,7 +159,7 @@ static const struct {
 #undef FIELD
 };
 
-const char *fr_flow_field_at(int offset, int *start)
+static const char *fr_flow_field_at(int offset, int *start)
 {
     for (size_t i = 0; i < sizeof g_fields / sizeof g_fields[0]; i++)
         if ((size_t)offset >= g_fields[i].offset &&
@@ -191,4 +195,41 @@ int fr_flow_field_offset(const char *field)
         if (strcmp(fields[i].name, field) == 0)
             return (int)fields[i].offset;
     return -1;
+}
+
+/* ---- the model as the engine sees it (fr_model.h) --------------------------------------- */
+/* A classify and a late packet own two events (reference taken, released); the rest one. */
+static int fr_harness_op_events(const FR_OP_SPEC *op)
+{
+    return (op->kind == FR_OP_CLASSIFY || op->kind == FR_OP_LATE_PACKET) ? 2 : 1;
+}
+
+/* Every operation but a poll and a mark names one of the scenario's flows. */
+static int fr_harness_check_op(const FR_SCENARIO_SPEC *sc, int opi, char *why, size_t n)
+{
+    const FR_OP_SPEC *op = &sc->ops[opi];
+    if ((op->flow < 0 || op->flow >= sc->n_flows) && op->kind != FR_OP_POLL &&
+        op->kind != FR_OP_MARK) {
+        snprintf(why, n, "unknown flow %d", op->flow);
+        return -1;
+    }
+    return 0;
+}
+
+static const fr_model g_flow_model = {
+    .op_events = fr_harness_op_events,
+    .check_op = fr_harness_check_op,
+    .setup = fr_harness_setup,
+    .do_op = fr_harness_do_op,
+    .settle = fr_harness_settle_poll,
+    .check_quiescent = fr_harness_check_quiescent,
+    .describe_field = fr_flow_field_at,
+    .unhashed_offset = (int)offsetof(FLOW_CONTEXT, Timestamp), /* the step number */
+};
+
+/* Registered when the module (or the stress program) is loaded, before anything can
+ * call the engine. */
+__attribute__((constructor)) static void fr_harness_register(void)
+{
+    fr_model_register(&g_flow_model);
 }

@@ -106,21 +106,13 @@ void fr_register_global(const volatile void *p, size_t size, const char *name);
  * the same operation (classify: "reference taken" -> "released"). */
 void fr_event_advance(void);
 
-/* --- harness (core/harness.c) --------------------------------------------- */
-int fr_harness_setup(const FR_SCENARIO_SPEC *sc);
-void fr_harness_do_op(int actor, int op); /* performs scenario operation `op` */
-void fr_harness_settle_poll(void);        /* the poll user space makes after the scenario */
-void fr_harness_check_quiescent(void);    /* leak check once every actor has finished */
-/* The FLOW_CONTEXT field at byte `offset` (NULL if none); *start: where it begins. */
-const char *fr_flow_field_at(int offset, int *start);
-
-/* --- engine state the harness reads -------------------------------------- */
+/* --- engine state the model reads (the model registers itself: fr_model.h) --- */
 const FR_SCENARIO_SPEC *fr_scenario(void);
 int fr_current_actor(void);
 int fr_current_step(void);
 void fr_add_record(const FR_POLL_RECORD *rec);
 
-/* --- stress mode (engine.c), driven by core/stress.c ------------------- */
+/* --- stress mode (stress_runtime.c), driven by core/stress.c ---------- */
 int fr_stress_prepare(size_t arena_bytes, int noise_permille, int hold_spins,
                       double hang_cpu_seconds);
 void fr_stress_thread_init(int index, uint64_t seed);

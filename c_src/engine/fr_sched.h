@@ -1,6 +1,7 @@
 /*
  * fr_sched.h - what the explorer (explore.c) sees of the controlled loop
- * (engine.c), and the hooks the loop calls when the explorer drives it.
+ * (engine.c, sched_view.c), and the hooks the loop calls when the explorer
+ * drives it.
  * Internal to the engine: neither variants nor the core include it.
  */
 #ifndef FLOWRACE_FR_SCHED_H
@@ -33,7 +34,7 @@ typedef struct fr_actor_view {
 
 #define FR_VIEW_DONE 2
 
-/* engine.c */
+/* engine.c (fr_engine_execute), sched_view.c, pool.c, results.c */
 int fr_engine_execute(const FR_SCENARIO_SPEC *sc, const FR_RUN_SPEC *run, uint64_t seed);
 int fr_sched_nactors(void);
 void fr_sched_view(int actor, fr_actor_view *out);

@@ -4,7 +4,7 @@
  * Every actor (a simulated CPU running a scenario's operations) has a vector
  * clock. Happens-before is program order plus these synchronisations:
  *   - spin locks: a release joins the holder's clock into the lock's, an acquire
- *     joins the lock's into the acquirer's (engine.c, fr_lock_acquired/released);
+ *     joins the lock's into the acquirer's (locks.c, fr_lock_acquired/released);
  *   - interlocked operations are full barriers: each is an acquire and, when it
  *     writes, a release on the variable it operates on (so two CPUs ordered through
  *     one counter are ordered; a barrier on one variable orders nothing through

@@ -13,15 +13,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-/* The controlled-mode Python callback strategy is not used here. */
-int fr_py_pick(int step, uint32_t enabled, int current)
-{
-    (void)step;
-    (void)enabled;
-    (void)current;
-    return -1;
-}
-
 int main(int argc, char **argv)
 {
     FR_STRESS_SPEC spec = {0};

@@ -1,0 +1,157 @@
+/*
+ * sched_view.c - what the explorer (explore.c, through fr_sched.h) sees of the
+ * controlled loop at a scheduling point: each actor's view, whether its pending
+ * operation would write, bursts, event steps; and the hash of the whole state
+ * that the state graph keys its nodes with.
+ */
+#define _GNU_SOURCE
+#include "fr_internal.h"
+
+#include <string.h>
+
+/* ---- what the explorer sees (fr_sched.h) ---------------------------------------------- */
+int fr_sched_nactors(void) { return g_nactors; }
+
+/* Would the actor's pending operation write, in the current state? (1 when unknown) */
+int pending_writes(const fr_actor *a)
+{
+    switch (a->pending_op) {
+    case FR_SP_READ:
+    case FR_SP_PLAIN_READ:
+    case FR_SP_VOLATILE_READ:
+    case FR_SP_LIST_READ:
+    case FR_SP_BEGIN:
+    case FR_SP_YIELD:
+    case FR_SP_STALL:
+        return 0;
+    default:
+        break;
+    }
+    if (!a->arg_size || !a->pending_obj)
+        return 1;
+    int64_t cur = a->arg_size == 8 ? (int64_t)*(const volatile int64_t *)a->pending_obj
+                                   : (int64_t)*(const volatile int32_t *)a->pending_obj;
+    int64_t x = a->arg_a, y = a->arg_b;
+    if (a->arg_size == 4) {
+        x = (int32_t)x;
+        y = (int32_t)y;
+    }
+    switch (a->pending_op) {
+    case FR_SP_CAS:
+        return cur == y && x != y; /* arg_a exchange, arg_b comparand */
+    case FR_SP_XCHG:
+    case FR_SP_WRITE:
+        return cur != x;
+    case FR_SP_ADD:
+        return x != 0;
+    case FR_SP_OR:
+        return (cur | x) != cur;
+    case FR_SP_AND:
+        return (cur & x) != cur;
+    default:
+        return 1;
+    }
+}
+
+void fr_sched_view(int i, fr_actor_view *out)
+{
+    const fr_actor *a = &g_actors[i];
+    out->status = a->status;
+    out->cpu = a->cpu;
+    out->owns_cpu = g_cpu_owner[a->cpu] == i;
+    out->pending_op = a->pending_op;
+    out->pending_obj = a->pending_obj;
+    out->pending_size = a->pending_size;
+    out->op_index = a->op_index;
+    out->pending_writes = pending_writes(a);
+    out->spin_wait = a->spin_wait;
+    out->n_keys = a->spin_wait ? (a->wide ? -1 : a->nkeys) : 0;
+    out->keys = a->keys;
+    out->key_sizes = a->key_size;
+    out->woke = a->woke;
+    out->n_woke = a->woke ? a->nwoke : 0;
+    out->woke_keys = a->woke_keys;
+    out->n_held = a->n_held;
+    out->held = a->held;
+    out->woke_key_sizes = a->woke_key_size;
+}
+
+uint32_t fr_sched_burst_mask(void) { return g_burst_mask; }
+
+int fr_sched_step_size(int step) { return step >= 0 && step < g_steps ? g_trace[step].size : 4; }
+
+int fr_sched_event_step(int ev)
+{
+    return ev >= 0 && g_sc && ev <= g_sc->n_events ? g_event_step[ev] : -1;
+}
+
+void fr_sched_fail(int code, const char *text) { set_error(code, "%s", text); }
+
+/* The state graph's node: the shared memory of the model (live pool blocks and the
+ * registered globals, with pointers into them made position-independent, without
+ * the flows' Timestamp, which is the step number), which events have ended, each
+ * actor's position (operation, steps into it, what it does next, IRQL, spin and
+ * lock state) and the kinds of violation seen so far. */
+static uint64_t hmix(uint64_t h, uint64_t v)
+{
+    h ^= v + 0x9E3779B97F4A7C15ULL + (h << 6) + (h >> 2);
+    return h * 0xFF51AFD7ED558CCDULL;
+}
+
+static uint64_t norm_word(uint64_t w)
+{
+    const unsigned char *c = (const unsigned char *)(uintptr_t)w;
+    if (c >= g_arena && c < g_arena + g_arena_used)
+        return 0xA000000000000000ULL | (uint64_t)(c - g_arena);
+    for (int g = 0; g < g_nglobals; g++)
+        if ((const volatile char *)c >= g_globals[g].p &&
+            (const volatile char *)c < g_globals[g].p + g_globals[g].size)
+            return 0xB000000000000000ULL | ((uint64_t)g << 32) |
+                   (uint64_t)((const volatile char *)c - g_globals[g].p);
+    return w;
+}
+
+static uint64_t hash_bytes(uint64_t h, const volatile unsigned char *p, size_t n, long skip)
+{
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        if ((long)i == skip)
+            continue;
+        uint64_t w;
+        memcpy(&w, (const void *)(p + i), 8);
+        h = hmix(h, norm_word(w));
+    }
+    for (; i < n; i++)
+        h = hmix(h, p[i]);
+    return h;
+}
+
+uint64_t fr_state_hash(void)
+{
+    int ts_offset = g_model ? g_model->unhashed_offset : -1;
+    uint64_t h = 0x243F6A8885A308D3ULL;
+    for (int b = 0; b < g_nblocks; b++) {
+        const fr_block *blk = &g_blocks[b];
+        h = hmix(h, (uint64_t)blk->state << 40 ^ (uint64_t)(uint32_t)blk->linked << 8 ^
+                        (uint64_t)(blk->flow + 1));
+        if (blk->state == B_LIVE)
+            h = hash_bytes(h, g_arena + blk->off, blk->size,
+                           blk->flow >= 0 && ts_offset >= 0 ? ts_offset : -1);
+    }
+    for (int g = 0; g < g_nglobals; g++)
+        h = hash_bytes(h, (const volatile unsigned char *)g_globals[g].p, g_globals[g].size, -1);
+    if (g_sc)
+        for (int e = 0; e <= g_sc->n_events; e++)
+            h = hmix(h, g_event_done[e]);
+    for (int i = 0; i < g_nactors; i++) {
+        const fr_actor *a = &g_actors[i];
+        h = hmix(h, (uint64_t)a->status | (uint64_t)(a->op_index + 1) << 8 |
+                        (uint64_t)(a->event + 1) << 24 | (uint64_t)a->pending_op << 48 |
+                        (uint64_t)a->irql << 56 | (uint64_t)a->stuck << 60 |
+                        (uint64_t)(a->spin_wait != 0) << 61 | (uint64_t)(a->dirty != 0) << 62 |
+                        (uint64_t)(a->burst_ok && !a->hopeless) << 63);
+        h = hmix(h, norm_word((uint64_t)(uintptr_t)a->pending_obj));
+        h = hmix(h, (uint64_t)a->op_steps | (uint64_t)a->n_held << 32);
+    }
+    return hmix(h, fr_violation_kinds());
+}
