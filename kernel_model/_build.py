@@ -41,6 +41,7 @@ CORE_SOURCES = (
     "engine/fr_ctx.c",
     "engine/shim.c",
     "engine/explore.c",
+    "engine/stateful.c",
     "engine/access.c",
     "engine/race.c",
     "core/flowcore.c",

@@ -61,7 +61,7 @@ void fr_harness_do_op(int actor, int opi)
     const FR_SCENARIO_SPEC *sc = fr_scenario();
     const FR_OP_SPEC *op = &sc->ops[opi];
     harness_flow *h = (op->flow >= 0 && op->flow < g_nflows) ? &g_flows[op->flow] : NULL;
-    int64_t now = fr_current_step();
+    int64_t now = fr_timestamp();
     switch (op->kind) {
     case FR_OP_CLASSIFY:
         /* Through the association's context: the flow exists as long as the

@@ -1731,6 +1731,10 @@ uint64_t fr_state_hash(void)
             h = hmix(h, g_event_done[e]);
     for (int i = 0; i < g_nactors; i++) {
         const fr_actor *a = &g_actors[i];
+        if (a->status == A_DONE) { /* how it got there (its last steps) is history */
+            h = hmix(h, A_DONE);
+            continue;
+        }
         h = hmix(h, (uint64_t)a->status | (uint64_t)(a->op_index + 1) << 8 |
                         (uint64_t)(a->event + 1) << 24 | (uint64_t)a->pending_op << 48 |
                         (uint64_t)a->irql << 56 | (uint64_t)a->stuck << 60 |
@@ -1740,6 +1744,140 @@ uint64_t fr_state_hash(void)
         h = hmix(h, (uint64_t)a->op_steps | (uint64_t)a->n_held << 32);
     }
     return hmix(h, fr_violation_kinds());
+}
+
+/* The stateful search's fingerprint (engine/stateful.c): everything of the execution
+ * that determines its future, in two independent 64-bit lanes. Unlike fr_state_hash
+ * (the state graph's picture) it holds each actor's local state exactly: its coroutine
+ * stack from the saved stack pointer up (locals, spilled registers, return addresses:
+ * C code is deterministic, so that and the memory fix what it does next), the spin
+ * bookkeeping reduced to what decides the future (per key: has another actor written it
+ * since the access), the burst, the lock-order edges seen (the inversion check reads
+ * them), freed blocks' bytes too. History alone is left out: step numbers, write
+ * counters, the flows' Timestamp (the step number), the trace and the records. */
+static inline void fp2(uint64_t h[2], uint64_t v)
+{
+    h[0] = hmix(h[0], v);
+    h[1] = (h[1] ^ v) * 0x9E3779B97F4A7C15ULL;
+    h[1] ^= h[1] >> 29;
+}
+
+static void fp2_bytes(uint64_t h[2], const volatile unsigned char *p, size_t n, long skip)
+{
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        if ((long)i == skip)
+            continue;
+        uint64_t w;
+        memcpy(&w, (const void *)(p + i), 8);
+        fp2(h, w); /* addresses are the same in every execution of one process */
+    }
+    for (; i < n; i++)
+        fp2(h, p[i]);
+}
+
+/* Has another actor written key k of a's iteration since a's latest access to it? */
+static int key_written(const fr_actor *a, int k)
+{
+    if (a->wide || g_writes - a->scan_pos > FR_WLOG)
+        return 1;
+    for (uint64_t w = a->scan_pos + 1; w <= g_writes; w++) {
+        unsigned s = (unsigned)(w & (FR_WLOG - 1));
+        if (g_wlog_actor[s] != a->index && w > a->key_stamp[k] &&
+            overlap(g_wlog[s], g_wlog_size[s], a->keys[k], a->key_size[k]))
+            return 1;
+    }
+    return 0;
+}
+
+static size_t g_fp_depth; /* the deepest live stack a fingerprint has read */
+
+/* Zero the part of every actor's stack that fingerprints read: a slot a frame leaves
+ * uninitialised then holds the same (nothing) in every execution, not what an earlier
+ * execution left there. */
+void fr_sched_clear_stacks(void)
+{
+    size_t depth = g_fp_depth + 4096 < FR_STACK_SIZE ? g_fp_depth + 4096 : FR_STACK_SIZE;
+    for (int i = 0; i <= FR_MAX_ACTORS; i++)
+        if (g_actors[i].stack)
+            memset(g_actors[i].stack + FR_STACK_SIZE - depth, 0, depth);
+}
+
+void fr_state_fingerprint(uint64_t h[2])
+{
+    static int ts_offset = -2;
+    if (ts_offset == -2)
+        ts_offset = fr_flow_field_offset("Timestamp");
+    h[0] = 0x243F6A8885A308D3ULL;
+    h[1] = 0x13198A2E03707344ULL;
+    fp2(h, (uint64_t)g_nblocks);
+    for (int b = 0; b < g_nblocks; b++) {
+        const fr_block *blk = &g_blocks[b];
+        fp2(h, (uint64_t)blk->state << 40 ^ (uint64_t)(uint32_t)blk->linked << 8 ^
+                   (uint64_t)(blk->flow + 1) ^ (uint64_t)blk->size << 48);
+        fp2_bytes(h, g_arena + blk->off, blk->size,
+                  blk->flow >= 0 && ts_offset >= 0 ? ts_offset : -1);
+    }
+    for (int g = 0; g < g_nglobals; g++)
+        fp2_bytes(h, (const volatile unsigned char *)g_globals[g].p, g_globals[g].size, -1);
+    if (g_sc)
+        for (int e = 0; e <= g_sc->n_events; e++)
+            fp2(h, g_event_done[e]);
+    uint64_t edges = 0; /* a set: the order they were seen in is history */
+    for (int e = 0; e < g_nedges; e++)
+        edges += hmix((uint64_t)(uintptr_t)g_edges[e][0], (uint64_t)(uintptr_t)g_edges[e][1]);
+    fp2(h, edges);
+    fp2(h, (uint64_t)(g_burst + 1) | (uint64_t)g_burst_alone << 8 | (uint64_t)g_burst_yields << 16);
+    for (int i = 0; i < g_nactors; i++) {
+        fr_actor *a = &g_actors[i];
+        fp2(h, (uint64_t)a->status | (uint64_t)a->started << 2 | (uint64_t)a->stuck << 3 |
+                   (uint64_t)a->irql << 4 | (uint64_t)(a->event + 1) << 8 |
+                   (uint64_t)(uint32_t)(a->op_index + 1) << 32);
+        if (a->status == A_DONE)
+            continue;
+        fp2(h, (uint64_t)(uintptr_t)a->hook);
+        fp2(h, (uint64_t)a->pending_op | (uint64_t)a->pending_size << 8 |
+                   (uint64_t)a->arg_size << 24 | (uint64_t)(g_cpu_owner[a->cpu] + 1) << 32);
+        fp2(h, (uint64_t)(uintptr_t)a->pending_obj);
+        fp2(h, (uint64_t)a->arg_a);
+        fp2(h, (uint64_t)a->arg_b);
+        fp2(h, (uint64_t)a->n_held);
+        for (int k = 0; k < a->n_held; k++)
+            fp2(h, (uint64_t)(uintptr_t)a->held[k]);
+        /* spins */
+        if (a->spin_wait)
+            spin_scan(a);
+        int seq = a->seq_len < FR_SPIN_SEQ ? a->seq_len : FR_SPIN_SEQ;
+        int prev = a->prev_len < FR_SPIN_SEQ ? a->prev_len : FR_SPIN_SEQ;
+        fp2(h, (uint64_t)a->spin_wait | (uint64_t)a->dirty << 1 | (uint64_t)a->burst_ok << 2 |
+                   (uint64_t)a->hopeless << 3 | (uint64_t)a->wide << 4 |
+                   (uint64_t)a->seq_full << 5 | (uint64_t)a->fruitless << 8 |
+                   (uint64_t)seq << 24 | (uint64_t)prev << 32 | (uint64_t)a->nkeys << 40 |
+                   (uint64_t)(a->wide && g_writes - a->writes != a->others_at_start) << 48);
+        for (int k = 0; k < seq; k++)
+            fp2(h, (uint64_t)a->seq_op[k] ^ (uint64_t)(uintptr_t)a->seq_obj[k] << 8);
+        for (int k = 0; k < prev; k++)
+            fp2(h, (uint64_t)a->prev_op[k] ^ (uint64_t)(uintptr_t)a->prev_obj[k] << 8);
+        for (int k = 0; k < a->nkeys; k++) {
+            fp2(h, (uint64_t)(uintptr_t)a->keys[k]);
+            fp2(h, (uint64_t)a->key_size[k] | (uint64_t)(!a->dirty && key_written(a, k)) << 32);
+        }
+        /* the local state: the live part of the coroutine stack */
+        if (a->started) {
+#ifdef FR_USE_UCONTEXT
+            const unsigned char *sp = a->stack; /* no portable saved stack pointer: all of it */
+#else
+            const unsigned char *sp = (const unsigned char *)a->ctx.sp;
+#endif
+            size_t live = (size_t)(a->stack + FR_STACK_SIZE - sp);
+            if (sp >= a->stack && sp < a->stack + FR_STACK_SIZE) {
+                fp2_bytes(h, sp, live, -1);
+                if (live > g_fp_depth)
+                    g_fp_depth = live;
+            }
+        }
+    }
+    fp2(h, fr_violation_kinds());
 }
 
 void fr_describe_obj(const volatile void *p, int *kind, int *index, int *offset)

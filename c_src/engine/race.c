@@ -288,6 +288,8 @@ void fr_race_access(const volatile void *p, int size, int flags, const void *pc)
     int t = running();
     if (t < 0 || size <= 0)
         return;
+    if (!(flags & FR_ACC_ATOMIC))
+        fr_race_plain_seen = 1;
     uintptr_t a = (uintptr_t)p, end = a + (uintptr_t)size;
     while (a < end) { /* one word at a time (an unaligned or 16-byte access spans two) */
         uintptr_t word = a >> 3, stop = (word + 1) << 3;
@@ -297,4 +299,102 @@ void fr_race_access(const volatile void *p, int size, int flags, const void *pc)
         access_word(t, word, bytes, p, size, flags, pc);
         a = stop;
     }
+}
+
+/* ---- the stateful search's view (engine/stateful.c) ------------------------------------
+ * A data race needs a plain access; fr_race_plain_seen says one happened in some execution
+ * since the flag was cleared. The detector's state matters to the future only through
+ * comparisons of an access's epoch with a clock entry of the same actor, so its
+ * fingerprint is the order of those numbers, not the numbers (which count history):
+ * for each actor t, the distinct epochs of t the shadow cells remember and t's current
+ * one, sorted; each remembered access as the rank of its epoch there; each clock (actors,
+ * synchronisation objects, events) as, for each t, how many of those epochs it covers. */
+int fr_race_plain_seen;
+
+static uint64_t rmix(uint64_t h, uint64_t v)
+{
+    h ^= v + 0x9E3779B97F4A7C15ULL + (h << 6) + (h >> 2);
+    return h * 0xFF51AFD7ED558CCDULL;
+}
+
+#define RANKS 64 /* epochs of one actor a fingerprint tells apart; more: exact values */
+
+static uint32_t g_ep[RA][RANKS];
+static int g_nep[RA];
+
+static void ep_add(int t, uint32_t e)
+{
+    int n = g_nep[t];
+    if (n < 0)
+        return;
+    for (int i = 0; i < n; i++)
+        if (g_ep[t][i] == e)
+            return;
+    if (n == RANKS) {
+        g_nep[t] = -1; /* too many: the raw numbers (exact, only less merging) */
+        return;
+    }
+    g_ep[t][g_nep[t]++] = e;
+}
+
+static uint64_t rank_of(int t, uint32_t v)
+{
+    if (g_nep[t] < 0)
+        return (uint64_t)v | 1ULL << 40;
+    uint64_t r = 0;
+    for (int i = 0; i < g_nep[t]; i++)
+        r += g_ep[t][i] <= v;
+    return r;
+}
+
+static uint64_t clock_fp(const uint32_t *vc)
+{
+    uint64_t h = 0x5851F42D4C957F2DULL;
+    for (int t = 0; t < g_na; t++)
+        h = rmix(h, rank_of(t, vc[t]));
+    return h;
+}
+
+void fr_race_fingerprint(uint64_t h[2])
+{
+    if (!g_cells)
+        return;
+    for (int t = 0; t < g_na; t++) {
+        g_nep[t] = 0;
+        ep_add(t, g_vc[t][t]);
+    }
+    for (int i = 0; i < CELLS; i++) {
+        const cell *c = &g_cells[i];
+        if (c->gen != g_gen)
+            continue;
+        for (uint64_t m = c->writers; m; m &= m - 1)
+            ep_add(__builtin_ctzll(m), c->w[__builtin_ctzll(m)].epoch);
+        for (uint64_t m = c->readers; m; m &= m - 1)
+            ep_add(__builtin_ctzll(m), c->r[__builtin_ctzll(m)].epoch);
+    }
+    uint64_t cells = 0, syncs = 0, acc = 0x2545F4914F6CDD1DULL;
+    for (int i = 0; i < CELLS; i++) {
+        const cell *c = &g_cells[i];
+        if (c->gen != g_gen)
+            continue;
+        uint64_t x = rmix(0x9E3779B97F4A7C15ULL, c->word);
+        for (int rw = 0; rw < 2; rw++)
+            for (uint64_t m = rw ? c->readers : c->writers; m; m &= m - 1) {
+                int u = __builtin_ctzll(m);
+                const slot *s = rw ? &c->r[u] : &c->w[u];
+                x = rmix(x, (uint64_t)u | (uint64_t)rw << 8 | (uint64_t)s->bytes << 16 |
+                                (uint64_t)(s->flags & FR_ACC_ATOMIC) << 24 |
+                                rank_of(u, s->epoch) << 32);
+            }
+        cells += x; /* a set: where a cell sits in the table is history */
+    }
+    for (int i = 0; i < SYNCS; i++)
+        if (g_syncs[i].gen == g_gen)
+            syncs += rmix(g_syncs[i].addr, clock_fp(g_syncs[i].vc));
+    for (int t = 0; t < g_na; t++)
+        acc = rmix(acc, clock_fp(g_vc[t]));
+    for (int e = 0; e < g_nevents; e++)
+        acc = rmix(acc, clock_fp(&g_event_vc[(size_t)e * RA]));
+    h[0] = rmix(rmix(rmix(h[0], cells), syncs), acc);
+    h[1] = rmix(h[1] ^ 0xA5A5A5A5A5A5A5A5ULL, cells ^ syncs * 3 ^ acc * 7);
 }
