@@ -102,6 +102,7 @@ typedef struct fr_actor {
     const volatile void *held[FR_MAX_HELD];
     uint64_t pct_prio;
     int op_steps;       /* steps since the current operation began (state graph) */
+    int scrub;          /* a report ran on its stack: clear below it (fr_state_fingerprint) */
     int arg_size;       /* operands of the pending operation (fr_point_args), 0 if none */
     int64_t arg_a, arg_b;
 } fr_actor;
@@ -485,6 +486,8 @@ void fr_report(int kind, int flow, const char *fmt, ...)
         va_end(ap);
         if (g_run && g_run->stop_on_violation && fr_mode == FR_MODE_CONTROLLED)
             g_abort = 1;
+        if (fr_mode == FR_MODE_CONTROLLED && g_cur)
+            g_cur->scrub = 1;
     }
     if (fr_mode == FR_MODE_STRESS)
         pthread_mutex_unlock(&g_lock);
@@ -587,6 +590,16 @@ void fr_point_sized(int op, const volatile void *obj, int size)
     fr_point(op, obj);
 }
 
+/* A report formats text (step numbers among it) deep below the running frame; a later
+ * frame's uninitialised slot there would carry that history into the stateful search's
+ * fingerprint of the actor's stack: clear what lies below. */
+static __attribute__((noinline)) void scrub_stack(fr_actor *a)
+{
+    volatile unsigned char below[8192];
+    memset((void *)below, 0, sizeof below);
+    a->scrub = 0;
+}
+
 void fr_point(int op, const volatile void *obj)
 {
     if (fr_mode == FR_MODE_CONTROLLED) {
@@ -599,6 +612,8 @@ void fr_point(int op, const volatile void *obj)
                           : a->arg_size ? a->arg_size
                           : (op == FR_SP_LOCK || op == FR_SP_UNLOCK) ? (int)sizeof(uintptr_t)
                                                                      : 4;
+        if (a->scrub)
+            scrub_stack(a);
         if (op == FR_SP_LOCK && *(const volatile uintptr_t *)obj == (uintptr_t)a->index + 1) {
             char name[64];
             describe_obj(obj, name, sizeof name);

@@ -848,8 +848,10 @@ int fr_dfs_run(int64_t max_executions, double max_seconds, FR_DFS_STATUS *out)
         X.restart = 0;
         for (int a = 0; a < MAXA; a++)
             X.last[a] = -1;
-        if (X.spec.stateful)
+        if (X.spec.stateful) {
             fr_sched_clear_stacks();
+            fr_stateful_execution();
+        }
         rc = fr_engine_execute(X.sc, &X.run, 0);
         if (rc != FR_OK)
             break;

@@ -57,6 +57,7 @@ void fr_dfs_stepped(int step, int actor, int op, const volatile void *obj, int o
 void fr_stateful_start(void);            /* a new search */
 void fr_stateful_reset(void);            /* forget the visited states (a restart) */
 void fr_stateful_running(int on);        /* its executions run between 1 and 0 */
+void fr_stateful_execution(void);        /* before each of them */
 int fr_stateful_visit(void);            /* 1: a new state (now visited), 0: seen before */
 int fr_stateful_note(int op, const volatile void *obj, int size); /* 1: search again */
 int64_t fr_stateful_states(void);

@@ -36,8 +36,10 @@ typedef struct fp128 {
 } fp128;
 
 typedef struct obj_ref {
-    const volatile unsigned char *p;
+    volatile unsigned char *p;
     int size;
+    int saved;              /* `value` holds its bytes at the start of every execution */
+    unsigned char value[16];
 } obj_ref;
 
 static struct {
@@ -133,6 +135,23 @@ int fr_stateful_visit(void)
     return 1;
 }
 
+static int add_obj(volatile unsigned char *p, int size)
+{
+    for (int i = 0; i < S.n_objs; i++)
+        if (S.objs[i].p == p && S.objs[i].size >= size)
+            return 0;
+    if (S.n_objs == S.objs_cap) {
+        int cap = S.objs_cap ? S.objs_cap * 2 : 16;
+        obj_ref *n = realloc(S.objs, sizeof(obj_ref) * (size_t)cap);
+        if (!n)
+            return 0;
+        S.objs = n;
+        S.objs_cap = cap;
+    }
+    S.objs[S.n_objs++] = (obj_ref){p, size, 0, {0}};
+    return 1;
+}
+
 /* The step just taken (op on obj, size bytes): a variant's object the fingerprint does
  * not hold yet, or the first plain access, mean the search must start over. */
 int fr_stateful_note(int op, const volatile void *obj, int size)
@@ -150,19 +169,26 @@ int fr_stateful_note(int op, const volatile void *obj, int size)
         return again;
     if (size < 1)
         size = 1;
-    for (int i = 0; i < S.n_objs; i++)
-        if (S.objs[i].p == (const volatile unsigned char *)obj && S.objs[i].size >= size)
-            return again;
-    if (S.n_objs == S.objs_cap) {
-        int cap = S.objs_cap ? S.objs_cap * 2 : 16;
-        obj_ref *n = realloc(S.objs, sizeof(obj_ref) * (size_t)cap);
-        if (!n)
-            return again;
-        S.objs = n;
-        S.objs_cap = cap;
+    for (int off = 0; off < size; off += 16) /* in pieces of 16 bytes (obj_ref.value) */
+        again |= add_obj((volatile unsigned char *)obj + off, size - off < 16 ? size - off : 16);
+    return again;
+}
+
+/* Before each execution: a variant's object starts with the bytes it had when the
+ * search first saw it (after that restart). A variant should reset its globals in
+ * FlowVariantInitialize; one that does not (a statistics counter, say) would otherwise
+ * start every execution from another state, and no state would ever be seen twice. */
+void fr_stateful_execution(void)
+{
+    for (int i = 0; i < S.n_objs; i++) {
+        obj_ref *o = &S.objs[i];
+        if (!o->saved) {
+            memcpy(o->value, (const void *)o->p, (size_t)o->size);
+            o->saved = 1;
+        } else {
+            memcpy((void *)o->p, o->value, (size_t)o->size);
+        }
     }
-    S.objs[S.n_objs++] = (obj_ref){(const volatile unsigned char *)obj, size};
-    return 1;
 }
 
 int64_t fr_stateful_states(void) { return (int64_t)S.count; }
