@@ -83,6 +83,7 @@ void fr_harness_do_op(int actor, int opi)
     case FR_OP_POLL: {
         poll_context pc = {opi, op->poll, op->client};
         FlowCoreReadOpen(PollSink, &pc);
+        fr_stack_scrub(4096); /* the records it read are behind it */
         FlowCoreDrainClosed(PollSink, &pc);
         break;
     }
@@ -95,6 +96,7 @@ void fr_harness_settle_poll(void)
 {
     poll_context pc = {-1, -1, -1};
     FlowCoreReadOpen(PollSink, &pc);
+    fr_stack_scrub(4096);
     FlowCoreDrainClosed(PollSink, &pc);
 }
 

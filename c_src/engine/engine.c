@@ -102,7 +102,7 @@ typedef struct fr_actor {
     const volatile void *held[FR_MAX_HELD];
     uint64_t pct_prio;
     int op_steps;       /* steps since the current operation began (state graph) */
-    int scrub;          /* a report ran on its stack: clear below it (fr_state_fingerprint) */
+    int scrub;          /* a report ran on its stack: clear below it (fr_stack_scrub) */
     int arg_size;       /* operands of the pending operation (fr_point_args), 0 if none */
     int64_t arg_a, arg_b;
 } fr_actor;
@@ -590,16 +590,6 @@ void fr_point_sized(int op, const volatile void *obj, int size)
     fr_point(op, obj);
 }
 
-/* A report formats text (step numbers among it) deep below the running frame; a later
- * frame's uninitialised slot there would carry that history into the stateful search's
- * fingerprint of the actor's stack: clear what lies below. */
-static __attribute__((noinline)) void scrub_stack(fr_actor *a)
-{
-    volatile unsigned char below[8192];
-    memset((void *)below, 0, sizeof below);
-    a->scrub = 0;
-}
-
 void fr_point(int op, const volatile void *obj)
 {
     if (fr_mode == FR_MODE_CONTROLLED) {
@@ -612,8 +602,10 @@ void fr_point(int op, const volatile void *obj)
                           : a->arg_size ? a->arg_size
                           : (op == FR_SP_LOCK || op == FR_SP_UNLOCK) ? (int)sizeof(uintptr_t)
                                                                      : 4;
-        if (a->scrub)
-            scrub_stack(a);
+        if (a->scrub) { /* a report's text (step numbers) lies below: not state */
+            fr_stack_scrub(16384);
+            a->scrub = 0;
+        }
         if (op == FR_SP_LOCK && *(const volatile uintptr_t *)obj == (uintptr_t)a->index + 1) {
             char name[64];
             describe_obj(obj, name, sizeof name);
@@ -1059,6 +1051,7 @@ static void actor_entry(void)
 {
     fr_actor *a = g_cur;
     if (a->index == g_nactors - 1) {
+        fr_stack_scrub(4096);
         op_begin(a, -1);
         fr_harness_settle_poll();
         op_end(a);
@@ -1070,6 +1063,7 @@ static void actor_entry(void)
                 a->op_index = opi;
                 fr_point(FR_SP_BEGIN, NULL);
             }
+            fr_stack_scrub(4096); /* what the last operation left below is history */
             op_begin(a, opi);
             fr_harness_do_op(a->index, opi);
             op_end(a);
@@ -1818,7 +1812,7 @@ void fr_sched_clear_stacks(void)
             memset(g_actors[i].stack + FR_STACK_SIZE - depth, 0, depth);
 }
 
-void fr_state_fingerprint(uint64_t h[2])
+void fr_state_fingerprint(uint64_t h[2], const unsigned char *spins)
 {
     static int ts_offset = -2;
     if (ts_offset == -2)
@@ -1859,10 +1853,15 @@ void fr_state_fingerprint(uint64_t h[2])
         fp2(h, (uint64_t)a->n_held);
         for (int k = 0; k < a->n_held; k++)
             fp2(h, (uint64_t)(uintptr_t)a->held[k]);
-        /* spins */
+        /* spins: what an iteration touched decides the future only after a yield, so an
+         * operation never seen to yield leaves it out (spins[op]: stateful.c learns
+         * them, and starts over when one first yields); nor does the first iteration's
+         * list of steps count (a burst repeats whole iterations only) */
+        if (spins && !spins[a->op_index < 0 ? g_sc->n_ops : a->op_index])
+            goto stack;
         if (a->spin_wait)
             spin_scan(a);
-        int seq = a->seq_len < FR_SPIN_SEQ ? a->seq_len : FR_SPIN_SEQ;
+        int seq = !a->seq_full ? 0 : a->seq_len < FR_SPIN_SEQ ? a->seq_len : FR_SPIN_SEQ;
         int prev = a->prev_len < FR_SPIN_SEQ ? a->prev_len : FR_SPIN_SEQ;
         fp2(h, (uint64_t)a->spin_wait | (uint64_t)a->dirty << 1 | (uint64_t)a->burst_ok << 2 |
                    (uint64_t)a->hopeless << 3 | (uint64_t)a->wide << 4 |
@@ -1877,6 +1876,7 @@ void fr_state_fingerprint(uint64_t h[2])
             fp2(h, (uint64_t)(uintptr_t)a->keys[k]);
             fp2(h, (uint64_t)a->key_size[k] | (uint64_t)(!a->dirty && key_written(a, k)) << 32);
         }
+    stack:
         /* the local state: the live part of the coroutine stack */
         if (a->started) {
 #ifdef FR_USE_UCONTEXT

@@ -524,7 +524,7 @@ void fr_dfs_stepped(int d, int c, int op, const volatile void *obj, int op_index
     fr_actor_view v;
     fr_sched_view(c, &v);
     footprint(&n->f, c, op, obj, fr_sched_step_size(d), op_index, wrote, 0, &v, owned, forced);
-    if (X.spec.stateful && fr_stateful_note(op, obj, fr_sched_step_size(d)))
+    if (X.spec.stateful && fr_stateful_note(op, obj, fr_sched_step_size(d), op_index))
         X.restart = 1;
     if (is_spin_op(op) && v.spin_wait && v.n_keys < 0 && !X.spin_op[spin_slot(op_index)]) {
         X.spin_op[spin_slot(op_index)] = 1;
@@ -804,7 +804,7 @@ int fr_dfs_start(const FR_SCENARIO_SPEC *scenario, const FR_RUN_SPEC *run, const
     if (X.spec.stateful) { /* a visited set with every actor tried everywhere (stateful.c) */
         X.spec.reduction = 0;
         X.spec.preemption_bound = -1;
-        fr_stateful_start();
+        fr_stateful_start(scenario->n_ops);
     }
     X.started = 1;
     return grow(256) ? FR_OK : FR_ERR_RESOURCES;

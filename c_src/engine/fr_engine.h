@@ -125,6 +125,9 @@ int fr_current_step(void);
 /* A flow's Timestamp: the step number, or 0 in a stateful search (stateful.c), where a
  * history count held in an actor's locals would tell equal states apart. */
 int64_t fr_timestamp(void);
+/* During a stateful search (stateful.c): clear `bytes` of the running actor's stack below
+ * the caller's frame, what earlier frames left there (history, not state). */
+void fr_stack_scrub(size_t bytes);
 void fr_add_record(const FR_POLL_RECORD *rec);
 
 /* --- stress mode (engine.c), driven by core/stress.c ------------------- */

@@ -49,10 +49,31 @@ static struct {
     obj_ref *objs;  /* the variant's own objects seen so far */
     int n_objs, objs_cap;
     int race;       /* the detector's state is part of the fingerprint */
+    unsigned char *spins; /* per scenario operation (+ settle): seen to yield */
+    int n_spins;
     int on;         /* a stateful search is running */
 } S;
 
 int64_t fr_timestamp(void) { return S.on ? 0 : fr_current_step(); }
+
+/* The fingerprint reads an actor's live stack, and a frame's slot that the code never
+ * initialises still holds what an earlier frame left there: a value read by an earlier
+ * operation, or by an earlier phase of this one, or a report's text (step numbers).
+ * That is history, not state (it splits one state in many): the engine clears the
+ * stack below the running frame before each operation and after a report, the harness
+ * between the phases of a poll. Only during a stateful search. */
+static __attribute__((noinline)) void scrub(size_t n)
+{
+    unsigned char below[16384];
+    memset(below + sizeof below - n, 0, n);
+    __asm__ __volatile__("" : : "r"(below) : "memory"); /* not a dead store to drop */
+}
+
+void fr_stack_scrub(size_t bytes)
+{
+    if (S.on && fr_current_actor() >= 0)
+        scrub(bytes < 16384 ? bytes : 16384);
+}
 
 void fr_stateful_reset(void)
 {
@@ -62,12 +83,16 @@ void fr_stateful_reset(void)
 }
 
 /* A new search: forget the objects and plain accesses seen as well. */
-void fr_stateful_start(void)
+void fr_stateful_start(int n_ops)
 {
     fr_stateful_reset();
     S.n_objs = 0;
     S.race = 0;
     fr_race_plain_seen = 0;
+    int n = n_ops + 1;
+    free(S.spins);
+    S.spins = calloc((size_t)n, 1);
+    S.n_spins = S.spins ? n : 0;
 }
 
 /* Between these the executions are the stateful search's (fr_timestamp). */
@@ -107,7 +132,7 @@ static uint64_t mix64(uint64_t k)
 int fr_stateful_visit(void)
 {
     uint64_t h[2];
-    fr_state_fingerprint(h);
+    fr_state_fingerprint(h, S.spins);
     for (int i = 0; i < S.n_objs; i++) {
         const obj_ref *o = &S.objs[i];
         uint64_t w = 0;
@@ -152,11 +177,20 @@ static int add_obj(volatile unsigned char *p, int size)
     return 1;
 }
 
-/* The step just taken (op on obj, size bytes): a variant's object the fingerprint does
- * not hold yet, or the first plain access, mean the search must start over. */
-int fr_stateful_note(int op, const volatile void *obj, int size)
+/* The step just taken (op on obj, size bytes, in scenario operation op_index, -1 the
+ * settle poll): a variant's object the fingerprint does not hold yet, the first plain
+ * access, or an operation's first yield mean the search must start over. */
+int fr_stateful_note(int op, const volatile void *obj, int size, int op_index)
 {
     int again = 0;
+    if (op == FR_SP_YIELD || op == FR_SP_STALL) {
+        int k = op_index < 0 ? S.n_spins - 1 : op_index;
+        if (k >= 0 && k < S.n_spins && !S.spins[k]) { /* its iterations are state from now */
+            S.spins[k] = 1;
+            again = 1;
+        }
+        return again;
+    }
     if (fr_race_plain_seen && !S.race) {
         S.race = 1;
         again = 1;
