@@ -1455,7 +1455,10 @@ static int execute(const FR_SCENARIO_SPEC *sc, const FR_RUN_SPEC *run, uint64_t 
         g_cpu_owner[c] = -1;
     pool_reset();
     g_nactors = sc->n_actors + 1;
-    fr_race_reset(g_nactors, sc->n_events);
+    if (fr_race_reset(g_nactors, sc->n_events)) {
+        set_error(FR_ERR_RESOURCES, "out of memory (the data-race detector)");
+        return g_error;
+    }
     for (int i = 0; i < g_nactors; i++) {
         fr_actor *a = &g_actors[i];
         unsigned char *stack = a->stack;

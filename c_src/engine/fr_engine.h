@@ -84,7 +84,7 @@ int fr_pool_is_freed(const volatile void *p);
 #define FR_ACC_ATOMIC 2   /* volatile (aligned, <= 8 bytes), interlocked or __atomic */
 #define FR_ACC_VOLATILE 4 /* it came from a volatile access (for the report) */
 #define FR_ACC_SHIM 8     /* it came from a shim call (for the report) */
-void fr_race_reset(int nactors, int nevents);
+int fr_race_reset(int nactors, int nevents); /* -1: out of memory */
 /* The running actor accesses [p, p+size): check it against the other CPUs'
  * accesses, then remember it. */
 void fr_race_access(const volatile void *p, int size, int flags, const void *pc);

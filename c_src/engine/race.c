@@ -22,41 +22,49 @@
  * most 8 bytes, __atomic) never race with each other.
  *
  * Shadow memory: one cell per 8-byte word touched in this execution (a small
- * open-addressed table, reset by a generation number), holding, per actor, its
- * latest write and its latest read of the word (FastTrack's epochs: the actor's
- * own clock entry at the access). Within one epoch an actor's accesses to a word
- * merge (their bytes); a newer epoch replaces the older one, so a race with an
- * access the actor made before a release and then covered with an access to other
- * bytes of the same word after it can be missed. The core's own C code is not
+ * open-addressed table, reset by a generation number), holding, per actor and per
+ * byte of the word, its latest write and its latest read of that byte (FastTrack's
+ * epochs: the actor's own clock entry at the access), each naming the access in
+ * this execution's access log (step, pc, address, size, kind). Per byte, because
+ * an actor's later access to other bytes of the word must not hide an earlier
+ * one: the findings of an execution must not depend on how the search orders
+ * steps that commute. Within one epoch, a plain access of a byte is remembered
+ * over an atomic one (it is what can race). The core's own C code is not
  * instrumented: it reaches shared state through the shim (recorded here) or under
  * the table locks.
  */
 #define _GNU_SOURCE
 #include "fr_engine.h"
+#include "fr_sched.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define RA (FR_MAX_ACTORS + 1)
-#define CELLS 1024     /* words touched in one execution; a power of two */
+#define FR_XSTR(x) #x
+#define FR_STR(x) FR_XSTR(x)
+#define CELLS 4096     /* words touched in one execution; a power of two */
 #define SYNCS 256      /* synchronisation objects in one execution; a power of two */
 
-typedef struct slot {
-    uint32_t epoch;    /* 0: none */
-    unsigned char bytes;
-    unsigned char flags; /* FR_ACC_*; ATOMIC only if every merged access was atomic */
+typedef struct access_info { /* one recorded access, for the report */
     int step;
-    const void *pc;
     int size;
+    int flags;             /* FR_ACC_* */
+    const void *pc;
     const volatile void *addr;
+} access_info;
+
+typedef struct slot {      /* one actor's latest access of one byte */
+    uint32_t epoch;        /* 0: none */
+    uint32_t info;         /* index into g_log */
 } slot;
 
 typedef struct cell {
     uintptr_t word;
     uint32_t gen;
-    uint64_t writers, readers; /* actors with a slot */
-    slot w[RA], r[RA];
+    uint64_t writers, readers; /* actors with slots */
+    slot w[RA][8], r[RA][8];
 } cell;
 
 typedef struct sync_obj {
@@ -70,17 +78,22 @@ static int g_na;
 static uint32_t g_gen;
 static cell *g_cells;
 static sync_obj *g_syncs;
+static access_info *g_log; /* this execution's recorded accesses */
+static uint32_t g_nlog, g_log_cap;
 static uint32_t *g_event_vc; /* (events + 1) x RA */
 static int g_event_vc_cap;
 static int g_nevents;
 
-void fr_race_reset(int nactors, int nevents)
+int fr_race_reset(int nactors, int nevents)
 {
-    if (!g_cells) {
+    if (!g_cells)
         g_cells = calloc(CELLS, sizeof(cell));
+    if (!g_syncs)
         g_syncs = calloc(SYNCS, sizeof(sync_obj));
-    }
+    if (!g_cells || !g_syncs)
+        return -1;
     g_gen++;
+    g_nlog = 0;
     g_na = nactors < RA ? nactors : RA;
     for (int a = 0; a < g_na; a++) {
         memset(g_vc[a], 0, sizeof(uint32_t) * (size_t)g_na);
@@ -90,12 +103,13 @@ void fr_race_reset(int nactors, int nevents)
     if (nevents + 1 > g_event_vc_cap) {
         uint32_t *e = realloc(g_event_vc, sizeof(uint32_t) * RA * (size_t)(nevents + 1));
         if (!e)
-            return;
+            return -1;
         g_event_vc = e;
         g_event_vc_cap = nevents + 1;
     }
     g_nevents = nevents + 1;
     memset(g_event_vc, 0, sizeof(uint32_t) * RA * (size_t)g_nevents);
+    return 0;
 }
 
 static int running(void)
@@ -179,7 +193,7 @@ void fr_race_op_begin(int t, int opi)
 static cell *cell_of(uintptr_t word)
 {
     unsigned h = (unsigned)(word * 0x9E3779B1u) & (CELLS - 1);
-    for (int probe = 0; probe < 64; probe++, h = (h + 1) & (CELLS - 1)) {
+    for (int probe = 0; probe < CELLS; probe++, h = (h + 1) & (CELLS - 1)) {
         cell *c = &g_cells[h];
         if (c->gen != g_gen) {
             c->gen = g_gen;
@@ -190,7 +204,10 @@ static cell *cell_of(uintptr_t word)
         if (c->word == word)
             return c;
     }
-    return NULL; /* the table is crowded: this word is not tracked (never a false report) */
+    /* a word the detector cannot track would be a race it cannot see: the run fails */
+    fr_sched_fail(FR_ERR_RESOURCES, "the execution touched more than " FR_STR(CELLS)
+                  " shared 8-byte words: more than the data-race detector tracks");
+    return NULL;
 }
 
 static const char *kind_text(int flags)
@@ -205,7 +222,7 @@ static const char *kind_text(int flags)
 }
 
 static void report(int t, const volatile void *p, int size, int flags, const void *pc, int u,
-                   const slot *s)
+                   const access_info *s)
 {
     char what[64], at1[48], at2[48], what2[64];
     fr_describe_addr(p, what, sizeof what);
@@ -219,37 +236,41 @@ static void report(int t, const volatile void *p, int size, int flags, const voi
               kind_text(s->flags), s->size, what2, at2, fr_actor_cpu(u), s->step);
 }
 
-static int conflicts(int t, int cpu, const slot *s, int u, unsigned char bytes, int flags)
+/* The first of actor u's slots (one per byte) that races with this access, or NULL. */
+static const access_info *conflict(int t, int cpu, const slot *s, int u, unsigned char bytes,
+                                   int flags)
 {
-    return u != t && (s->bytes & bytes) && s->epoch > g_vc[t][u] &&
-           !((s->flags & FR_ACC_ATOMIC) && (flags & FR_ACC_ATOMIC)) && fr_actor_cpu(u) != cpu;
+    if (u == t || fr_actor_cpu(u) == cpu)
+        return NULL;
+    for (int b = 0; b < 8; b++) {
+        if (!(bytes >> b & 1) || !s[b].epoch || s[b].epoch <= g_vc[t][u])
+            continue;
+        const access_info *other = &g_log[s[b].info];
+        if (!((other->flags & FR_ACC_ATOMIC) && (flags & FR_ACC_ATOMIC)))
+            return other;
+    }
+    return NULL;
 }
 
-static void record(slot *s, uint32_t epoch, unsigned char bytes, int flags, const void *pc,
-                   const volatile void *p, int size)
+static void record(slot *s, int fresh, uint32_t epoch, unsigned char bytes, int flags,
+                   uint32_t info)
 {
-    if (s->epoch == epoch) {
-        s->bytes |= bytes;
-        if ((s->flags & FR_ACC_ATOMIC) && !(flags & FR_ACC_ATOMIC)) {
-            s->flags = (unsigned char)flags; /* remember the plain one: it is what can race */
-            s->pc = pc;
-            s->step = fr_current_step();
-            s->addr = p;
-            s->size = size;
-        }
-        return;
+    if (fresh)
+        memset(s, 0, sizeof(slot) * 8);
+    for (int b = 0; b < 8; b++) {
+        if (!(bytes >> b & 1))
+            continue;
+        /* within one epoch, keep a plain access over an atomic one: it is what can race */
+        if (s[b].epoch == epoch && !((g_log[s[b].info].flags & FR_ACC_ATOMIC) &&
+                                     !(flags & FR_ACC_ATOMIC)))
+            continue;
+        s[b].epoch = epoch;
+        s[b].info = info;
     }
-    s->epoch = epoch;
-    s->bytes = bytes;
-    s->flags = (unsigned char)flags;
-    s->pc = pc;
-    s->step = fr_current_step();
-    s->addr = p;
-    s->size = size;
 }
 
 static void access_word(int t, uintptr_t word, unsigned char bytes, const volatile void *p,
-                        int size, int flags, const void *pc)
+                        int size, int flags, const void *pc, uint32_t info)
 {
     cell *c = cell_of(word);
     if (!c)
@@ -257,30 +278,45 @@ static void access_word(int t, uintptr_t word, unsigned char bytes, const volati
     int cpu = fr_actor_cpu(t);
     for (uint64_t m = c->writers; m; m &= m - 1) {
         int u = __builtin_ctzll(m);
-        if (conflicts(t, cpu, &c->w[u], u, bytes, flags)) {
-            report(t, p, size, flags, pc, u, &c->w[u]);
+        const access_info *other = conflict(t, cpu, c->w[u], u, bytes, flags);
+        if (other) {
+            report(t, p, size, flags, pc, u, other);
             break;
         }
     }
     if (flags & FR_ACC_WRITE)
         for (uint64_t m = c->readers; m; m &= m - 1) {
             int u = __builtin_ctzll(m);
-            if (conflicts(t, cpu, &c->r[u], u, bytes, flags)) {
-                report(t, p, size, flags, pc, u, &c->r[u]);
+            const access_info *other = conflict(t, cpu, c->r[u], u, bytes, flags);
+            if (other) {
+                report(t, p, size, flags, pc, u, other);
                 break;
             }
         }
     if (flags & FR_ACC_WRITE) {
-        if (!(c->writers >> t & 1))
-            c->w[t].epoch = 0;
+        record(c->w[t], !(c->writers >> t & 1), g_vc[t][t], bytes, flags, info);
         c->writers |= 1ull << t;
-        record(&c->w[t], g_vc[t][t], bytes, flags, pc, p, size);
     } else {
-        if (!(c->readers >> t & 1))
-            c->r[t].epoch = 0;
+        record(c->r[t], !(c->readers >> t & 1), g_vc[t][t], bytes, flags, info);
         c->readers |= 1ull << t;
-        record(&c->r[t], g_vc[t][t], bytes, flags, pc, p, size);
     }
+}
+
+/* Log the access for reports; UINT32_MAX (and the run fails) when the log cannot grow. */
+static uint32_t log_access(const volatile void *p, int size, int flags, const void *pc)
+{
+    if (g_nlog == g_log_cap) {
+        uint32_t cap = g_log_cap ? g_log_cap * 2 : 4096;
+        access_info *l = realloc(g_log, sizeof(access_info) * cap);
+        if (!l) {
+            fr_sched_fail(FR_ERR_RESOURCES, "out of memory (the data-race detector)");
+            return UINT32_MAX;
+        }
+        g_log = l;
+        g_log_cap = cap;
+    }
+    g_log[g_nlog] = (access_info){fr_current_step(), size, flags, pc, p};
+    return g_nlog++;
 }
 
 void fr_race_access(const volatile void *p, int size, int flags, const void *pc)
@@ -290,13 +326,16 @@ void fr_race_access(const volatile void *p, int size, int flags, const void *pc)
         return;
     if (!(flags & FR_ACC_ATOMIC))
         fr_race_plain_seen = 1;
+    uint32_t info = log_access(p, size, flags, pc);
+    if (info == UINT32_MAX)
+        return;
     uintptr_t a = (uintptr_t)p, end = a + (uintptr_t)size;
     while (a < end) { /* one word at a time (an unaligned or 16-byte access spans two) */
         uintptr_t word = a >> 3, stop = (word + 1) << 3;
         if (stop > end)
             stop = end;
         unsigned char bytes = (unsigned char)(((1u << (stop - a)) - 1) << (a & 7));
-        access_word(t, word, bytes, p, size, flags, pc);
+        access_word(t, word, bytes, p, size, flags, pc, info);
         a = stop;
     }
 }
@@ -367,10 +406,14 @@ void fr_race_fingerprint(uint64_t h[2])
         const cell *c = &g_cells[i];
         if (c->gen != g_gen)
             continue;
-        for (uint64_t m = c->writers; m; m &= m - 1)
-            ep_add(__builtin_ctzll(m), c->w[__builtin_ctzll(m)].epoch);
-        for (uint64_t m = c->readers; m; m &= m - 1)
-            ep_add(__builtin_ctzll(m), c->r[__builtin_ctzll(m)].epoch);
+        for (int rw = 0; rw < 2; rw++)
+            for (uint64_t m = rw ? c->readers : c->writers; m; m &= m - 1) {
+                int u = __builtin_ctzll(m);
+                const slot *s8 = rw ? c->r[u] : c->w[u];
+                for (int b = 0; b < 8; b++)
+                    if (s8[b].epoch)
+                        ep_add(u, s8[b].epoch);
+            }
     }
     uint64_t cells = 0, syncs = 0, acc = 0x2545F4914F6CDD1DULL;
     for (int i = 0; i < CELLS; i++) {
@@ -381,10 +424,13 @@ void fr_race_fingerprint(uint64_t h[2])
         for (int rw = 0; rw < 2; rw++)
             for (uint64_t m = rw ? c->readers : c->writers; m; m &= m - 1) {
                 int u = __builtin_ctzll(m);
-                const slot *s = rw ? &c->r[u] : &c->w[u];
-                x = rmix(x, (uint64_t)u | (uint64_t)rw << 8 | (uint64_t)s->bytes << 16 |
-                                (uint64_t)(s->flags & FR_ACC_ATOMIC) << 24 |
-                                rank_of(u, s->epoch) << 32);
+                const slot *s8 = rw ? c->r[u] : c->w[u];
+                for (int b = 0; b < 8; b++) /* one slot per byte */
+                    if (s8[b].epoch)
+                        x = rmix(x, (uint64_t)u | (uint64_t)rw << 8 | (uint64_t)b << 16 |
+                                        (uint64_t)(g_log[s8[b].info].flags & FR_ACC_ATOMIC)
+                                            << 24 |
+                                        rank_of(u, s8[b].epoch) << 32);
             }
         cells += x; /* a set: where a cell sits in the table is history */
     }

@@ -145,6 +145,7 @@ def test_a_non_gcc_builtin_is_a_compile_error_with_its_line(tmp_path):
 PAIR = r"""
 #include "flowdata.h"
 LONG g_Data, g_Flag, g_Bad;
+LONG g_Word[2] __attribute__((aligned(8))); /* two counters in one 8-byte word */
 
 VOID FlowVariantInitialize(PFLOW_CONTEXT Flow, ULONG Associations)
 {
@@ -185,6 +186,15 @@ static VOID Pair(PFLOW_CONTEXT Flow, ULONG Association)
         g_Data = 42;
         InterlockedCompareExchange(&g_Flag, 5, 7); /* fails: writes nothing, releases nothing */
     } else if (InterlockedCompareExchange(&g_Flag, 5, 7) == 0 && g_Data != 42) {
+        InterlockedIncrement(&g_Bad);
+    }
+#elif defined(NEIGHBOUR)
+    (void)h;
+    if (Association == 0) {
+        g_Word[1] = 1;                      /* plain: races with the read below */
+        InterlockedExchange(&g_Flag, 1);    /* a release (the reader never acquires it) */
+        InterlockedExchange(&g_Word[0], 1); /* then the word's other bytes, in a new epoch */
+    } else if (g_Word[1] == 0) {
         InterlockedIncrement(&g_Bad);
     }
 #elif defined(VOLATILE_FLAG)
@@ -259,6 +269,19 @@ def test_event_order_suppresses_the_report_and_its_absence_shows_it(tmp_path):
     path = pair_proposal(tmp_path, "EVENTS")
     assert "data_race" not in races(path, two_deletes(ordered=True))
     assert "data_race" in races(path, two_deletes(ordered=False))
+
+
+def test_a_race_is_seen_after_the_racing_actor_touches_other_bytes_of_the_word(tmp_path):
+    """Regression (found by the soundness harness): the detector kept one record per actor
+    and 8-byte word, so a write of the word's other half after a release replaced the
+    record of the racing write, and the race was reported in one order of two
+    independent steps but not in the other: the set of findings depended on how the
+    search ordered steps that commute."""
+    path = pair_proposal(tmp_path, "NEIGHBOUR")
+    scenario = two_deletes(ordered=False)
+    for schedule in ("cpu1*4,cpu2", "cpu1*6,cpu2", "cpu1*3,cpu2"):
+        out = run(str(path), scenario, schedule=schedule)
+        assert "data_race" in {v.kind for v in out.violations}, schedule
 
 
 def test_a_race_on_a_global_names_it(tmp_path):
