@@ -1045,6 +1045,10 @@ static void op_end(fr_actor *a)
     }
     a->event = -1;
     fr_irql_set(0);
+    /* the callback returned: whatever it spun on, no wait, burst or fruitless count
+     * outlives it (the next operation's first step is no spin's next iteration) */
+    a->spin_wait = a->burst_ok = a->hopeless = a->dirty = 0;
+    a->fruitless = 0;
 }
 
 static void actor_entry(void)
@@ -1545,7 +1549,9 @@ static int execute(const FR_SCENARIO_SPEC *sc, const FR_RUN_SPEC *run, uint64_t 
         fr_ctx_swap(&g_main_ctx, &a->ctx);
         g_cur = NULL;
         note_access(a, st->op, st->obj, st->size);
-        if (is_spin_point(st->op))
+        /* a yield that was its operation's last step (a bounded retry that gave up) ends
+         * no spin: the CPU is not waiting, it returned from its callback */
+        if (is_spin_point(st->op) && a->status == A_READY && a->pending_op != FR_SP_BEGIN)
             spin_yield(a);
         a->op_steps++;
         st->wrote = g_writes != writes;

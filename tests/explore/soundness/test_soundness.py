@@ -278,6 +278,29 @@ def test_shards_together_reach_what_one_search_reaches(program, scenario, depth)
                     f"{folder}")
 
 
+def test_a_retry_whose_last_try_yields_ends_its_operation():
+    """Regression (found by the harness with 1000 programs): a bounded retry whose last
+    try yields and then leaves the loop. The engine took that yield for a spin wait that
+    outlived the operation (the CPU still "waiting" when its callback had returned), so
+    the same final state counted as two, told apart only by whether another CPU had
+    written the finished spinner's words, and the reduced search reached one of them."""
+    from kernel_model import Actor, Delete, Flow, LatePacket, Scenario
+
+    S, R, A, Stmt = gen.S, gen.R, gen.A, gen.Stmt
+    free = (Stmt(gen.DEC, R, then=(Stmt(gen.FREE),)),)
+    tries = Stmt(gen.RETRY, 1, 0, then=(Stmt(gen.LOCKED, gen.TABLE, then=(
+        Stmt(gen.FIND, other=(Stmt(gen.FLAG),)),)),))
+    program = gen.Program(ref=(Stmt(gen.INC, R),), deref=free, lookup=(Stmt(gen.INC, R),),
+                          delete=(Stmt(gen.DEC, A, then=(Stmt(gen.XCHG, S, 1), tries)),),
+                          drained=free, sweep=())
+    sc = Scenario(name="g", description="", flows=[Flow(cookie=1, associations=1)],
+                  actors=[Actor("cpu0", 0, [LatePacket(0, "data", bytes=100)]),
+                          Actor("cpu1", 1, [Delete(0, 0)])])
+    reduced, full, bound = explore_both(program, sc)
+    assert bound is None and full.kinds == {"leak"}
+    assert reduced.kinds == full.kinds and reduced.finals == full.finals
+
+
 # ---- the stateful search (dfs-stateful: a visited set of states, no reduction) -------------
 def check_stateful(program, scenario) -> None:
     """The stateful search against the full stateless one: the same finding kinds and the
