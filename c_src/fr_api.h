@@ -351,6 +351,8 @@ typedef struct FR_DFS_SPEC {
     uint32_t stop_kinds;    /* stop at the first execution showing one of these kinds */
     int n_spin_ops;         /* operations already known to spin (from fr_dfs_spin_ops) */
     const unsigned char *spin_ops;
+    int stateful;           /* 1: keep a visited set of states (engine/stateful.c); no
+                             * reduction, no preemption bound */
 } FR_DFS_SPEC;
 
 typedef struct FR_DFS_STATUS {
@@ -369,6 +371,10 @@ typedef struct FR_DFS_STATUS {
     double coverage;        /* estimate of the explored fraction, in [0, 1] */
     int shards;             /* split mode: shards recorded */
     int restarts;           /* searches started over: a spinning operation was found */
+    int64_t states;         /* stateful: distinct states visited */
+    int64_t revisits;       /* stateful: executions cut at a state visited before */
+    int64_t visited_bytes;  /* stateful: memory of the visited set */
+    int64_t step_bound_hit; /* executions that reached the step bound (stateful: incomplete) */
 } FR_DFS_STATUS;
 
 int fr_dfs_start(const FR_SCENARIO_SPEC *scenario, const FR_RUN_SPEC *run,

@@ -53,6 +53,10 @@ def _single(args: dict[str, Any]) -> dict[str, Any]:
     return {"kinds": sorted(out.kinds), "schedule": out.schedule}
 
 
+#: the first of two exhaustive searches tried in turn gets this share of the time
+EXHAUSTIVE_SHARE = 2 / 3
+
+
 def _explore(args: dict[str, Any]) -> dict[str, Any]:
     """One exploration; its counterexamples written to out_dir, drawn (seconds each)
     only while `pictures_until` (time.time()) has not passed."""
@@ -63,11 +67,21 @@ def _explore(args: dict[str, Any]) -> dict[str, Any]:
 
     from .scenarios import get_scenario
 
-    res = explore(args["driver"], get_scenario(args["scenario"]), strategy=args["strategy"],
-                  max_executions=args.get("max_executions"),
-                  time_budget=args.get("time_budget"), seed=args.get("seed", 1),
-                  depth=args.get("depth", 2), out=None,
-                  minimise_seconds=args.get("minimise_seconds", 5.0))
+    # "a|b": the exhaustive searches in turn, a with EXHAUSTIVE_SHARE of the time, b with
+    # what is left, until one completes or finds something
+    strategies = args["strategy"].split("|")
+    budget = args.get("time_budget")
+    end = None if budget is None else time.monotonic() + budget
+    for i, strategy in enumerate(strategies):
+        last = i == len(strategies) - 1
+        left = None if end is None else max(0.05, end - time.monotonic())
+        res = explore(args["driver"], get_scenario(args["scenario"]), strategy=strategy,
+                      max_executions=args.get("max_executions"),
+                      time_budget=left if last or left is None else left * EXHAUSTIVE_SHARE,
+                      seed=args.get("seed", 1), depth=args.get("depth", 2), out=None,
+                      minimise_seconds=args.get("minimise_seconds", 5.0))
+        if res.complete or res.counterexamples:
+            break
     if args.get("out_dir") and (res.counterexamples or res.graph is not None):
         write_outputs(res, Path(args["out_dir"]),
                       pictures=time.time() < args.get("pictures_until", float("inf")))

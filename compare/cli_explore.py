@@ -55,7 +55,8 @@ def _progress_bar(strategy: str, label: str, max_executions: int | None):
     columns = [SpinnerColumn(), TextColumn(f"[bold]{label}"), BarColumn(bar_width=16),
                TextColumn("{task.fields[line]}"), TimeElapsedColumn()]
     bar = Progress(*columns, console=console, transient=True)
-    total = 1.0 if strategy == "dfs" else (max_executions or None)
+    exhaustive = strategy in ("dfs", "dfs-stateful")
+    total = 1.0 if exhaustive else (max_executions or None)
     task = bar.add_task(label, total=total, line="")
 
     def update(p) -> None:
@@ -66,7 +67,9 @@ def _progress_bar(strategy: str, label: str, max_executions: int | None):
         if c and "in_flight" in c:
             line += (f"  parts {c['done']:,} done, {c['in_flight']} in flight, "
                      f"{c['workers']} workers")
-        if strategy == "dfs":
+        if strategy == "dfs-stateful":
+            line += f"  states {p.details.get('states', 0):,}"
+        if exhaustive:
             cov = 1.0 if p.complete else p.details.get("coverage", 0.0)
             line += f"  cover ≈{100 * cov:.0f}%"
             bar.update(task, completed=cov, line=line)
@@ -85,8 +88,10 @@ def _fmt_count(x) -> str:
 @click.command("explore", cls=_OneLineUsage)
 @click.option("--driver", required=True, help="built-in variant name, or a path to a .c proposal")
 @click.option("--scenario", "scenario_name", required=True, help="scenario name (flowrace list)")
-@click.option("--strategy", type=click.Choice(["dfs", "random", "pct"]), default="dfs",
-              show_default=True)
+@click.option("--strategy", type=click.Choice(["dfs", "dfs-stateful", "random", "pct"]),
+              default="dfs", show_default=True,
+              help="dfs: exhaustive, partial-order reduced; dfs-stateful: exhaustive, a "
+                   "visited set of states; random, pct: sampling")
 @click.option("--max-executions", type=click.IntRange(1, 10**12),
               help="stop after this many executions")
 @click.option("--time-budget", type=Seconds(), help="stop after this many seconds")
@@ -157,11 +162,11 @@ def explore_cmd(driver, scenario_name, strategy, max_executions, time_budget, pr
         _print_human(res, Console() if sys.stdout.isatty() else Console(width=160))
     if res.counterexamples or res.details.get("crashed_parts"):
         sys.exit(1)
-    unfinished = strategy == "dfs" and not res.complete
+    unfinished = strategy in ("dfs", "dfs-stateful") and not res.complete
     if unfinished and not as_json:
-        click.echo(f"INCONCLUSIVE: the dfs did not complete ({res.executions:,} executions); "
-                   "nothing found so far. A larger --time-budget / --max-executions (or "
-                   "--jobs) finishes it.")
+        click.echo(f"INCONCLUSIVE: the {strategy} did not complete ({res.executions:,} "
+                   "executions); nothing found so far. A larger --time-budget / "
+                   "--max-executions (or --jobs) finishes it.")
     sys.exit(3 if unfinished else 0)
 
 
@@ -182,6 +187,18 @@ def _print_human(res, console: Console) -> None:
         console.print(f"  {cover}; {d.get('explored', 0):,} executions stand for "
                       f"{_fmt_count(d.get('interleavings'))} interleavings without reduction "
                       f"({d.get('sleep_blocked', 0):,} cut as redundant)")
+    if res.strategy == "dfs-stateful":
+        if res.complete:
+            cover = "[green]complete[/]: every reachable state explored"
+        elif d.get("stopped"):
+            cover = "[yellow]stopped at the first violation[/]"
+        elif d.get("step_bound_hit"):
+            cover = "[yellow]not complete[/] (executions reached the step bound)"
+        else:
+            cover = f"[yellow]not complete[/] (coverage ≈ {100 * d.get('coverage', 0):.1f}%)"
+        console.print(f"  {cover}; {d.get('states', 0):,} distinct states (visited set "
+                      f"{d.get('visited_bytes', 0) / 2**20:.0f} MiB), {d.get('revisits', 0):,} "
+                      "executions cut at a state seen before")
     if res.strategy in ("random", "pct"):
         seed = res.parameters["seed"]
         console.print(f"  seed {seed} (execution i runs seed {seed} + i; --seed changes it)")

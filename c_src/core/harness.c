@@ -65,7 +65,7 @@ static void fr_harness_do_op(int actor, int opi)
     const FR_SCENARIO_SPEC *sc = fr_scenario();
     const FR_OP_SPEC *op = &sc->ops[opi];
     harness_flow *h = (op->flow >= 0 && op->flow < g_nflows) ? &g_flows[op->flow] : NULL;
-    int64_t now = fr_current_step();
+    int64_t now = fr_timestamp();
     switch (op->kind) {
     case FR_OP_CLASSIFY:
         /* Through the association's context: the flow exists as long as the
@@ -87,6 +87,7 @@ static void fr_harness_do_op(int actor, int opi)
     case FR_OP_POLL: {
         poll_context pc = {opi, op->poll, op->client};
         FlowCoreReadOpen(PollSink, &pc);
+        fr_stack_scrub(4096); /* the records it read are behind it */
         FlowCoreDrainClosed(PollSink, &pc);
         break;
     }
@@ -99,6 +100,7 @@ static void fr_harness_settle_poll(void)
 {
     poll_context pc = {-1, -1, -1};
     FlowCoreReadOpen(PollSink, &pc);
+    fr_stack_scrub(4096);
     FlowCoreDrainClosed(PollSink, &pc);
 }
 

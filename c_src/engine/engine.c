@@ -156,6 +156,7 @@ static void actor_entry(void)
 {
     fr_actor *a = g_cur;
     if (a->index == g_nactors - 1) {
+        fr_stack_scrub(4096);
         op_begin(a, -1);
         g_model->settle();
         op_end(a);
@@ -167,6 +168,7 @@ static void actor_entry(void)
                 a->op_index = opi;
                 fr_point(FR_SP_BEGIN, NULL);
             }
+            fr_stack_scrub(4096); /* what the last operation left below is history */
             op_begin(a, opi);
             g_model->do_op(a->index, opi);
             op_end(a);

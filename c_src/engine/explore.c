@@ -461,6 +461,10 @@ int fr_dfs_pick(int d, uint32_t mask, int current)
         X.cut = 2;
         return -1;
     }
+    if (X.spec.stateful && d >= X.floor && !fr_stateful_visit()) {
+        X.cut = 4; /* explored from its first visit (stateful.c) */
+        return -1;
+    }
     n->enabled = mask;
     n->preempt = d ? X.nodes[d - 1].preempt + is_preemption(d - 1, X.nodes[d - 1].chosen) : 0;
     int c;
@@ -520,6 +524,8 @@ void fr_dfs_stepped(int d, int c, int op, const volatile void *obj, int op_index
     fr_actor_view v;
     fr_sched_view(c, &v);
     footprint(&n->f, c, op, obj, fr_sched_step_size(d), op_index, wrote, 0, &v, owned, forced);
+    if (X.spec.stateful && fr_stateful_note(op, obj, fr_sched_step_size(d), op_index))
+        X.restart = 1;
     if (is_spin_op(op) && v.spin_wait && v.n_keys < 0 && !X.spin_op[spin_slot(op_index)]) {
         X.spin_op[spin_slot(op_index)] = 1;
         X.restart = 1;
@@ -795,6 +801,11 @@ int fr_dfs_start(const FR_SCENARIO_SPEC *scenario, const FR_RUN_SPEC *run, const
     for (int i = 0; i < dfs->n_spin_ops && i <= scenario->n_ops; i++)
         X.spin_op[i] = dfs->spin_ops[i] != 0;
     X.spec.spin_ops = NULL;
+    if (X.spec.stateful) { /* a visited set with every actor tried everywhere (stateful.c) */
+        X.spec.reduction = 0;
+        X.spec.preemption_bound = -1;
+        fr_stateful_start(scenario->n_ops);
+    }
     X.started = 1;
     return grow(256) ? FR_OK : FR_ERR_RESOURCES;
 }
@@ -826,6 +837,7 @@ int fr_dfs_run(int64_t max_executions, double max_seconds, FR_DFS_STATUS *out)
     double t0 = now_s();
     int64_t ran = 0;
     int rc = FR_OK;
+    fr_stateful_running(X.spec.stateful);
     while (!X.st.complete && !X.st.stopped) {
         if (max_executions > 0 && ran >= max_executions)
             break;
@@ -836,6 +848,10 @@ int fr_dfs_run(int64_t max_executions, double max_seconds, FR_DFS_STATUS *out)
         X.restart = 0;
         for (int a = 0; a < MAXA; a++)
             X.last[a] = -1;
+        if (X.spec.stateful) {
+            fr_sched_clear_stacks();
+            fr_stateful_execution();
+        }
         rc = fr_engine_execute(X.sc, &X.run, 0);
         if (rc != FR_OK)
             break;
@@ -847,6 +863,10 @@ int fr_dfs_run(int64_t max_executions, double max_seconds, FR_DFS_STATUS *out)
             X.st.max_depth = n;
         if (X.cut == 1)
             X.st.sleep_blocked++;
+        if (X.cut == 4)
+            X.st.revisits++;
+        if (n >= (X.run.max_steps > 0 ? X.run.max_steps : 100000))
+            X.st.step_bound_hit++;
         if (!X.cut) {
             X.st.maximal++;
             if (X.spec.count_interleavings && X.st.interleavings_exact) {
@@ -874,6 +894,17 @@ int fr_dfs_run(int64_t max_executions, double max_seconds, FR_DFS_STATUS *out)
             if (kinds & X.spec.stop_kinds)
                 X.st.stopped = 1;
         }
+        if (X.restart && X.spec.stateful) {
+            /* the fingerprint grew (a variant's object, or the race detector's state):
+             * the states told apart so far may be one state apart now; search again */
+            X.restarts++;
+            X.len = 0;
+            X.target = 0;
+            X.spec.prefix_sleep = 0;
+            X.st.maximal = 0;
+            fr_stateful_reset();
+            continue;
+        }
         if (X.restart && X.spec.reduction && X.spec.split_depth <= 0) {
             /* a new spinning operation: its beginnings read the world from now on,
              * which earlier executions did not know; search again */
@@ -888,6 +919,11 @@ int fr_dfs_run(int64_t max_executions, double max_seconds, FR_DFS_STATUS *out)
         }
         if (!backtrack())
             X.st.complete = 1;
+    }
+    fr_stateful_running(0);
+    if (X.spec.stateful) {
+        X.st.states = fr_stateful_states();
+        X.st.visited_bytes = fr_stateful_bytes();
     }
     X.st.coverage = coverage();
     X.st.shards = X.n_shards;

@@ -97,6 +97,10 @@ void fr_race_release(const volatile void *sync);
  * (-1: the settle poll, after everyone). */
 void fr_race_event_end(int actor, int event);
 void fr_race_op_begin(int actor, int op);
+/* The stateful search (stateful.c): set when a plain access was recorded; the order of
+ * the detector's epochs and clocks, mixed into h (history-free). */
+extern int fr_race_plain_seen;
+void fr_race_fingerprint(uint64_t h[2]);
 
 /* --- naming of globals for the trace ---------------------------------------- */
 void fr_register_global(const volatile void *p, size_t size, const char *name);
@@ -110,6 +114,12 @@ void fr_event_advance(void);
 const FR_SCENARIO_SPEC *fr_scenario(void);
 int fr_current_actor(void);
 int fr_current_step(void);
+/* A flow's Timestamp: the step number, or 0 in a stateful search (stateful.c), where a
+ * history count held in an actor's locals would tell equal states apart. */
+int64_t fr_timestamp(void);
+/* During a stateful search (stateful.c): clear `bytes` of the running actor's stack below
+ * the caller's frame, what earlier frames left there (history, not state). */
+void fr_stack_scrub(size_t bytes);
 void fr_add_record(const FR_POLL_RECORD *rec);
 
 /* --- stress mode (stress_runtime.c), driven by core/stress.c ---------- */

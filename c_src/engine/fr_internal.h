@@ -83,6 +83,7 @@
 #define g_writes fr_eng_g_writes
 #define is_spin_point(...) fr_eng_is_spin_point(__VA_ARGS__)
 #define iteration_begin(...) fr_eng_iteration_begin(__VA_ARGS__)
+#define lock_edges_digest(...) fr_eng_lock_edges_digest(__VA_ARGS__)
 #define lock_name(...) fr_eng_lock_name(__VA_ARGS__)
 #define note_access(...) fr_eng_note_access(__VA_ARGS__)
 #define pct_init(...) fr_eng_pct_init(__VA_ARGS__)
@@ -93,6 +94,7 @@
 #define rng_next(...) fr_eng_rng_next(__VA_ARGS__)
 #define seed_mix(...) fr_eng_seed_mix(__VA_ARGS__)
 #define set_error(...) fr_eng_set_error(__VA_ARGS__)
+#define spin_key_written(...) fr_eng_spin_key_written(__VA_ARGS__)
 #define spin_resume(...) fr_eng_spin_resume(__VA_ARGS__)
 #define spin_scan(...) fr_eng_spin_scan(__VA_ARGS__)
 #define spin_yield(...) fr_eng_spin_yield(__VA_ARGS__)
@@ -171,6 +173,7 @@ typedef struct fr_actor {
     const volatile void *held[FR_MAX_HELD];
     uint64_t pct_prio;
     int op_steps;       /* steps since the current operation began (state graph) */
+    int scrub;          /* a report ran on its stack: clear below it (fr_stack_scrub) */
     int arg_size;       /* operands of the pending operation (fr_point_args), 0 if none */
     int64_t arg_a, arg_b;
 } fr_actor;
@@ -256,12 +259,14 @@ void spin_scan(fr_actor *a);
 void spin_yield(fr_actor *a);
 void spin_resume(fr_actor *a, uint32_t mask);
 void burst_follow(void);
+int spin_key_written(const fr_actor *a, int k);
 
 /* ---- what the explorer sees (sched_view.c) ----------------------------------------- */
 int pending_writes(const fr_actor *a);
 
 /* ---- IRQL and locks (locks.c) ------------------------------------------------------- */
 extern int g_nedges;
+uint64_t lock_edges_digest(void);
 void lock_name(const volatile void *l, char *buf, size_t n);
 
 /* ---- pool and names of memory (pool.c) ---------------------------------------------- */

@@ -45,12 +45,26 @@ int fr_sched_step_size(int step);       /* bytes the step's object access touche
 int fr_pool_block_index(const volatile void *p); /* -1 outside the pool */
 uint32_t fr_violation_kinds(void);
 uint64_t fr_state_hash(void);
+/* the stateful search's (stateful.c); spins: per scenario operation (then the settle
+ * poll), whether it was seen to yield */
+void fr_state_fingerprint(uint64_t h[2], const unsigned char *spins);
+void fr_sched_clear_stacks(void);          /* before each of its executions */
 void fr_describe_obj(const volatile void *p, int *kind, int *index, int *offset);
 
 /* explore.c: the depth-first explorer's strategy (FR_STRAT_DFS) */
 int fr_dfs_pick(int step, uint32_t enabled, int current);
 void fr_dfs_stepped(int step, int actor, int op, const volatile void *obj, int op_index,
                     int wrote, int owned_cpu, int forced);
+
+/* stateful.c: the visited set of the stateful search (FR_DFS_SPEC.stateful) */
+void fr_stateful_start(int n_ops);       /* a new search */
+void fr_stateful_reset(void);            /* forget the visited states (a restart) */
+void fr_stateful_running(int on);        /* its executions run between 1 and 0 */
+void fr_stateful_execution(void);        /* before each of them */
+int fr_stateful_visit(void);            /* 1: a new state (now visited), 0: seen before */
+int fr_stateful_note(int op, const volatile void *obj, int size, int op_index); /* 1: again */
+int64_t fr_stateful_states(void);
+int64_t fr_stateful_bytes(void);
 
 /* explore.c: the state graph, fed by the loop when FR_RUN_SPEC.record_states is set */
 int fr_graph_state(uint64_t hash, int initial);

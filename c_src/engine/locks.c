@@ -144,3 +144,16 @@ void fr_lock_released(const volatile void *lock)
             return;
         }
 }
+
+/* The lock-order edges seen so far, as a set (the order they were seen in is history):
+ * the stateful search's fingerprint holds it, since the inversion check reads them. */
+uint64_t lock_edges_digest(void)
+{
+    uint64_t edges = 0;
+    for (int e = 0; e < g_nedges; e++) {
+        uint64_t x = (uint64_t)(uintptr_t)g_edges[e][0] * 0x9E3779B97F4A7C15ULL;
+        x ^= (uint64_t)(uintptr_t)g_edges[e][1] + 0x7F4A7C159E3779B9ULL + (x << 6) + (x >> 2);
+        edges += x * 0xFF51AFD7ED558CCDULL;
+    }
+    return edges;
+}

@@ -48,6 +48,10 @@ void fr_point(int op, const volatile void *obj)
                           : a->arg_size ? a->arg_size
                           : (op == FR_SP_LOCK || op == FR_SP_UNLOCK) ? (int)sizeof(uintptr_t)
                                                                      : 4;
+        if (a->scrub) { /* a report's text (step numbers) lies below: not state */
+            fr_stack_scrub(16384);
+            a->scrub = 0;
+        }
         if (op == FR_SP_LOCK && *(const volatile uintptr_t *)obj == (uintptr_t)a->index + 1) {
             char name[64];
             describe_obj(obj, name, sizeof name);

@@ -324,6 +324,8 @@ void fr_race_access(const volatile void *p, int size, int flags, const void *pc)
     int t = running();
     if (t < 0 || size <= 0)
         return;
+    if (!(flags & FR_ACC_ATOMIC))
+        fr_race_plain_seen = 1;
     uint32_t info = log_access(p, size, flags, pc);
     if (info == UINT32_MAX)
         return;
@@ -336,4 +338,109 @@ void fr_race_access(const volatile void *p, int size, int flags, const void *pc)
         access_word(t, word, bytes, p, size, flags, pc, info);
         a = stop;
     }
+}
+
+/* ---- the stateful search's view (engine/stateful.c) ------------------------------------
+ * A data race needs a plain access; fr_race_plain_seen says one happened in some execution
+ * since the flag was cleared. The detector's state matters to the future only through
+ * comparisons of an access's epoch with a clock entry of the same actor, so its
+ * fingerprint is the order of those numbers, not the numbers (which count history):
+ * for each actor t, the distinct epochs of t the shadow cells remember and t's current
+ * one, sorted; each remembered access as the rank of its epoch there; each clock (actors,
+ * synchronisation objects, events) as, for each t, how many of those epochs it covers. */
+int fr_race_plain_seen;
+
+static uint64_t rmix(uint64_t h, uint64_t v)
+{
+    h ^= v + 0x9E3779B97F4A7C15ULL + (h << 6) + (h >> 2);
+    return h * 0xFF51AFD7ED558CCDULL;
+}
+
+#define RANKS 64 /* epochs of one actor a fingerprint tells apart; more: exact values */
+
+static uint32_t g_ep[RA][RANKS];
+static int g_nep[RA];
+
+static void ep_add(int t, uint32_t e)
+{
+    int n = g_nep[t];
+    if (n < 0)
+        return;
+    for (int i = 0; i < n; i++)
+        if (g_ep[t][i] == e)
+            return;
+    if (n == RANKS) {
+        g_nep[t] = -1; /* too many: the raw numbers (exact, only less merging) */
+        return;
+    }
+    g_ep[t][g_nep[t]++] = e;
+}
+
+static uint64_t rank_of(int t, uint32_t v)
+{
+    if (g_nep[t] < 0)
+        return (uint64_t)v | 1ULL << 40;
+    uint64_t r = 0;
+    for (int i = 0; i < g_nep[t]; i++)
+        r += g_ep[t][i] <= v;
+    return r;
+}
+
+static uint64_t clock_fp(const uint32_t *vc)
+{
+    uint64_t h = 0x5851F42D4C957F2DULL;
+    for (int t = 0; t < g_na; t++)
+        h = rmix(h, rank_of(t, vc[t]));
+    return h;
+}
+
+void fr_race_fingerprint(uint64_t h[2])
+{
+    if (!g_cells)
+        return;
+    for (int t = 0; t < g_na; t++) {
+        g_nep[t] = 0;
+        ep_add(t, g_vc[t][t]);
+    }
+    for (int i = 0; i < CELLS; i++) {
+        const cell *c = &g_cells[i];
+        if (c->gen != g_gen)
+            continue;
+        for (int rw = 0; rw < 2; rw++)
+            for (uint64_t m = rw ? c->readers : c->writers; m; m &= m - 1) {
+                int u = __builtin_ctzll(m);
+                const slot *s8 = rw ? c->r[u] : c->w[u];
+                for (int b = 0; b < 8; b++)
+                    if (s8[b].epoch)
+                        ep_add(u, s8[b].epoch);
+            }
+    }
+    uint64_t cells = 0, syncs = 0, acc = 0x2545F4914F6CDD1DULL;
+    for (int i = 0; i < CELLS; i++) {
+        const cell *c = &g_cells[i];
+        if (c->gen != g_gen)
+            continue;
+        uint64_t x = rmix(0x9E3779B97F4A7C15ULL, c->word);
+        for (int rw = 0; rw < 2; rw++)
+            for (uint64_t m = rw ? c->readers : c->writers; m; m &= m - 1) {
+                int u = __builtin_ctzll(m);
+                const slot *s8 = rw ? c->r[u] : c->w[u];
+                for (int b = 0; b < 8; b++) /* one slot per byte */
+                    if (s8[b].epoch)
+                        x = rmix(x, (uint64_t)u | (uint64_t)rw << 8 | (uint64_t)b << 16 |
+                                        (uint64_t)(g_log[s8[b].info].flags & FR_ACC_ATOMIC)
+                                            << 24 |
+                                        rank_of(u, s8[b].epoch) << 32);
+            }
+        cells += x; /* a set: where a cell sits in the table is history */
+    }
+    for (int i = 0; i < SYNCS; i++)
+        if (g_syncs[i].gen == g_gen)
+            syncs += rmix(g_syncs[i].addr, clock_fp(g_syncs[i].vc));
+    for (int t = 0; t < g_na; t++)
+        acc = rmix(acc, clock_fp(g_vc[t]));
+    for (int e = 0; e < g_nevents; e++)
+        acc = rmix(acc, clock_fp(&g_event_vc[(size_t)e * RA]));
+    h[0] = rmix(rmix(rmix(h[0], cells), syncs), acc);
+    h[1] = rmix(h[1] ^ 0xA5A5A5A5A5A5A5A5ULL, cells ^ syncs * 3 ^ acc * 7);
 }

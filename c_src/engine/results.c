@@ -40,6 +40,8 @@ void fr_report(int kind, int flow, const char *fmt, ...)
         va_end(ap);
         if (g_run && g_run->stop_on_violation && fr_mode == FR_MODE_CONTROLLED)
             g_abort = 1;
+        if (fr_mode == FR_MODE_CONTROLLED && g_cur)
+            g_cur->scrub = 1;
     }
     if (fr_mode == FR_MODE_STRESS)
         pthread_mutex_unlock(&g_lock);

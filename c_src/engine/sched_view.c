@@ -1,8 +1,8 @@
 /*
  * sched_view.c - what the explorer (explore.c, through fr_sched.h) sees of the
  * controlled loop at a scheduling point: each actor's view, whether its pending
- * operation would write, bursts, event steps; and the hash of the whole state
- * that the state graph keys its nodes with.
+ * operation would write, bursts, event steps; the hash of the whole state that
+ * the state graph keys its nodes with; and the stateful search's fingerprint.
  */
 #define _GNU_SOURCE
 #include "fr_internal.h"
@@ -145,6 +145,10 @@ uint64_t fr_state_hash(void)
             h = hmix(h, g_event_done[e]);
     for (int i = 0; i < g_nactors; i++) {
         const fr_actor *a = &g_actors[i];
+        if (a->status == A_DONE) { /* how it got there (its last steps) is history */
+            h = hmix(h, A_DONE);
+            continue;
+        }
         h = hmix(h, (uint64_t)a->status | (uint64_t)(a->op_index + 1) << 8 |
                         (uint64_t)(a->event + 1) << 24 | (uint64_t)a->pending_op << 48 |
                         (uint64_t)a->irql << 56 | (uint64_t)a->stuck << 60 |
@@ -154,4 +158,125 @@ uint64_t fr_state_hash(void)
         h = hmix(h, (uint64_t)a->op_steps | (uint64_t)a->n_held << 32);
     }
     return hmix(h, fr_violation_kinds());
+}
+
+/* The stateful search's fingerprint (stateful.c): everything of the execution
+ * that determines its future, in two independent 64-bit lanes. Unlike fr_state_hash
+ * (the state graph's picture) it holds each actor's local state exactly: its coroutine
+ * stack from the saved stack pointer up (locals, spilled registers, return addresses:
+ * C code is deterministic, so that and the memory fix what it does next), the spin
+ * bookkeeping reduced to what decides the future (per key: has another actor written it
+ * since the access), the burst, the lock-order edges seen (the inversion check reads
+ * them), freed blocks' bytes too. History alone is left out: step numbers, write
+ * counters, the flows' Timestamp (the step number), the trace and the records. */
+static inline void fp2(uint64_t h[2], uint64_t v)
+{
+    h[0] = hmix(h[0], v);
+    h[1] = (h[1] ^ v) * 0x9E3779B97F4A7C15ULL;
+    h[1] ^= h[1] >> 29;
+}
+
+static void fp2_bytes(uint64_t h[2], const volatile unsigned char *p, size_t n, long skip)
+{
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        if ((long)i == skip)
+            continue;
+        uint64_t w;
+        memcpy(&w, (const void *)(p + i), 8);
+        fp2(h, w); /* addresses are the same in every execution of one process */
+    }
+    for (; i < n; i++)
+        fp2(h, p[i]);
+}
+
+static size_t g_fp_depth; /* the deepest live stack a fingerprint has read */
+
+/* Zero the part of every actor's stack that fingerprints read: a slot a frame leaves
+ * uninitialised then holds the same (nothing) in every execution, not what an earlier
+ * execution left there. */
+void fr_sched_clear_stacks(void)
+{
+    size_t depth = g_fp_depth + 4096 < FR_STACK_SIZE ? g_fp_depth + 4096 : FR_STACK_SIZE;
+    for (int i = 0; i <= FR_MAX_ACTORS; i++)
+        if (g_actors[i].stack)
+            memset(g_actors[i].stack + FR_STACK_SIZE - depth, 0, depth);
+}
+
+void fr_state_fingerprint(uint64_t h[2], const unsigned char *spins)
+{
+    int ts_offset = g_model ? g_model->unhashed_offset : -1;
+    h[0] = 0x243F6A8885A308D3ULL;
+    h[1] = 0x13198A2E03707344ULL;
+    fp2(h, (uint64_t)g_nblocks);
+    for (int b = 0; b < g_nblocks; b++) {
+        const fr_block *blk = &g_blocks[b];
+        fp2(h, (uint64_t)blk->state << 40 ^ (uint64_t)(uint32_t)blk->linked << 8 ^
+                   (uint64_t)(blk->flow + 1) ^ (uint64_t)blk->size << 48);
+        fp2_bytes(h, g_arena + blk->off, blk->size,
+                  blk->flow >= 0 && ts_offset >= 0 ? ts_offset : -1);
+    }
+    for (int g = 0; g < g_nglobals; g++)
+        fp2_bytes(h, (const volatile unsigned char *)g_globals[g].p, g_globals[g].size, -1);
+    if (g_sc)
+        for (int e = 0; e <= g_sc->n_events; e++)
+            fp2(h, g_event_done[e]);
+    fp2(h, lock_edges_digest());
+    fp2(h, (uint64_t)(g_burst + 1) | (uint64_t)g_burst_alone << 8 | (uint64_t)g_burst_yields << 16);
+    for (int i = 0; i < g_nactors; i++) {
+        fr_actor *a = &g_actors[i];
+        fp2(h, (uint64_t)a->status | (uint64_t)a->started << 2 | (uint64_t)a->stuck << 3 |
+                   (uint64_t)a->irql << 4 | (uint64_t)(a->event + 1) << 8 |
+                   (uint64_t)(uint32_t)(a->op_index + 1) << 32);
+        if (a->status == A_DONE)
+            continue;
+        fp2(h, (uint64_t)(uintptr_t)a->hook);
+        fp2(h, (uint64_t)a->pending_op | (uint64_t)a->pending_size << 8 |
+                   (uint64_t)a->arg_size << 24 | (uint64_t)(g_cpu_owner[a->cpu] + 1) << 32);
+        fp2(h, (uint64_t)(uintptr_t)a->pending_obj);
+        fp2(h, (uint64_t)a->arg_a);
+        fp2(h, (uint64_t)a->arg_b);
+        fp2(h, (uint64_t)a->n_held);
+        for (int k = 0; k < a->n_held; k++)
+            fp2(h, (uint64_t)(uintptr_t)a->held[k]);
+        /* spins: what an iteration touched decides the future only after a yield, so an
+         * operation never seen to yield leaves it out (spins[op]: stateful.c learns
+         * them, and starts over when one first yields); nor does the first iteration's
+         * list of steps count (a burst repeats whole iterations only) */
+        if (spins && !spins[a->op_index < 0 ? g_sc->n_ops : a->op_index])
+            goto stack;
+        if (a->spin_wait)
+            spin_scan(a);
+        int seq = !a->seq_full ? 0 : a->seq_len < FR_SPIN_SEQ ? a->seq_len : FR_SPIN_SEQ;
+        int prev = a->prev_len < FR_SPIN_SEQ ? a->prev_len : FR_SPIN_SEQ;
+        fp2(h, (uint64_t)a->spin_wait | (uint64_t)a->dirty << 1 | (uint64_t)a->burst_ok << 2 |
+                   (uint64_t)a->hopeless << 3 | (uint64_t)a->wide << 4 |
+                   (uint64_t)a->seq_full << 5 | (uint64_t)a->fruitless << 8 |
+                   (uint64_t)seq << 24 | (uint64_t)prev << 32 | (uint64_t)a->nkeys << 40 |
+                   (uint64_t)(a->wide && g_writes - a->writes != a->others_at_start) << 48);
+        for (int k = 0; k < seq; k++)
+            fp2(h, (uint64_t)a->seq_op[k] ^ (uint64_t)(uintptr_t)a->seq_obj[k] << 8);
+        for (int k = 0; k < prev; k++)
+            fp2(h, (uint64_t)a->prev_op[k] ^ (uint64_t)(uintptr_t)a->prev_obj[k] << 8);
+        for (int k = 0; k < a->nkeys; k++) {
+            fp2(h, (uint64_t)(uintptr_t)a->keys[k]);
+            fp2(h, (uint64_t)a->key_size[k] | (uint64_t)(!a->dirty && spin_key_written(a, k)) << 32);
+        }
+    stack:
+        /* the local state: the live part of the coroutine stack */
+        if (a->started) {
+#ifdef FR_USE_UCONTEXT
+            const unsigned char *sp = a->stack; /* no portable saved stack pointer: all of it */
+#else
+            const unsigned char *sp = (const unsigned char *)a->ctx.sp;
+#endif
+            size_t live = (size_t)(a->stack + FR_STACK_SIZE - sp);
+            if (sp >= a->stack && sp < a->stack + FR_STACK_SIZE) {
+                fp2_bytes(h, sp, live, -1);
+                if (live > g_fp_depth)
+                    g_fp_depth = live;
+            }
+        }
+    }
+    fp2(h, fr_violation_kinds());
 }

@@ -164,3 +164,17 @@ void burst_follow(void)
     else if (pending_writes(a)) /* the first: it may hold steps before the loop */
         g_burst = -1;
 }
+
+/* Has another actor written key k of a's iteration since a's latest access to it? */
+int spin_key_written(const fr_actor *a, int k)
+{
+    if (a->wide || g_writes - a->scan_pos > FR_WLOG)
+        return 1;
+    for (uint64_t w = a->scan_pos + 1; w <= g_writes; w++) {
+        unsigned s = (unsigned)(w & (FR_WLOG - 1));
+        if (g_wlog_actor[s] != a->index && w > a->key_stamp[k] &&
+            overlap(g_wlog[s], g_wlog_size[s], a->keys[k], a->key_size[k]))
+            return 1;
+    }
+    return 0;
+}

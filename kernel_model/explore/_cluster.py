@@ -280,8 +280,8 @@ def run_parts(target, parts_iter: Iterator, address: str, deadline: float | None
 
 def describe_part(part) -> str:
     kw = part.kwargs
-    if part.strategy == "dfs":
-        return f"dfs prefix {list(kw.get('prefix') or [])}"
+    if part.strategy in ("dfs", "dfs-stateful"):
+        return f"{part.strategy} prefix {list(kw.get('prefix') or [])}"
     return f"{part.strategy} seeds {kw.get('seed')}..{kw.get('seed', 0) + part.max_executions - 1}"
 
 

@@ -209,6 +209,11 @@ class DfsStatus:
     max_depth: int
     coverage: float
     shards: int
+    states: int = 0          # stateful: distinct states visited
+    revisits: int = 0        # stateful: executions cut at a visited state
+    visited_bytes: int = 0   # stateful: memory of the visited set
+    step_bound_hit: int = 0  # executions that reached the step bound
+    restarts: int = 0
 
 
 class Dfs:
@@ -218,7 +223,7 @@ class Dfs:
                  = None, prefix: list[int] | None = None, prefix_sleep: int = 0,
                  split_depth: int = 0, count_interleavings: bool = True,
                  stop_kinds: set[str] | None = None, record_states: bool = False,
-                 spin_ops: list[int] | None = None):
+                 spin_ops: list[int] | None = None, stateful: bool = False):
         self.target = target
         ffi = target.ffi
         self._run = target.run_spec("schedule", record_states=record_states)
@@ -236,6 +241,7 @@ class Dfs:
         self._spins = ffi.new("unsigned char[]", list(spin_ops or []) or [0])
         s.n_spin_ops = len(spin_ops or [])
         s.spin_ops = self._spins
+        s.stateful = 1 if stateful else 0
         rc = target.lib.fr_dfs_start(target.spec(), self._run, s)
         if rc != 0:
             raise FlowraceError(f"the explorer could not start (code {rc})")
@@ -251,7 +257,8 @@ class Dfs:
             s.executions, s.maximal, s.sleep_blocked, s.bound_pruned, s.steps, s.violating,
             {name: s.by_kind[b] for b, name in VIOLATION_KINDS.items() if s.by_kind[b]},
             s.interleavings, bool(s.interleavings_exact), bool(s.complete), bool(s.stopped),
-            s.max_depth, s.coverage, s.shards)
+            s.max_depth, s.coverage, s.shards, s.states, s.revisits, s.visited_bytes,
+            s.step_bound_hit, s.restarts)
 
     def witness(self, kind: str) -> tuple[list[int], int] | None:
         t = self.target

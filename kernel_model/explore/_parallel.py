@@ -48,7 +48,8 @@ def _work(args) -> Progress:
 def merge(done: Progress, piece: Progress) -> None:
     """Add a part's progress to the whole (the same for the local pool and a cluster)."""
     done.merge(piece)
-    for key in ("explored", "sleep_blocked", "bound_pruned"):
+    for key in ("explored", "sleep_blocked", "bound_pruned", "states", "revisits",
+                "visited_bytes", "step_bound_hit"):
         if key in piece.details:
             done.details[key] = done.details.get(key, 0) + piece.details[key]
     if "interleavings" in piece.details:

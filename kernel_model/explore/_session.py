@@ -18,7 +18,8 @@ from ._engine import Target, last_trace, run_actors
 from ._protocol import Found, Progress
 from .minimise import minimise as _minimise
 
-STRATEGY_NAMES = ("dfs", "random", "pct", "replay")
+STRATEGY_NAMES = ("dfs", "dfs-stateful", "random", "pct", "replay")
+EXHAUSTIVE = ("dfs", "dfs-stateful")  # a complete run is a proof
 DEFAULT_EXECUTIONS = 10_000  # random and pct, when neither a count nor a time is given
 
 
@@ -27,6 +28,10 @@ def make_strategy(name: str, **kwargs):
         from .dfs import DfsStrategy
 
         return DfsStrategy(**kwargs)
+    if name == "dfs-stateful":
+        from .stateful import StatefulStrategy
+
+        return StatefulStrategy(**kwargs)
     if name == "random":
         from .random import RandomStrategy
 
@@ -169,10 +174,11 @@ def explore(
     """Explore the interleavings of `scenario` on driver variant `driver`.
 
     `strategy`: "dfs" (exhaustive, partial-order reduced; optional `preemption_bound`),
-    "random" (seeded uniform), "pct" (bug depth `depth`), or "replay" (`trace` or
-    `schedule`). Stops when the strategy is done, after `max_executions`, or after
-    `time_budget` seconds. Each violation kind found becomes a minimised counterexample
-    (written to `out`, with its pictures, when given). `state_graph` records the explored
+    "dfs-stateful" (exhaustive, a visited set of states, no reduction), "random" (seeded
+    uniform), "pct" (bug depth `depth`), or "replay" (`trace` or `schedule`). Stops when
+    the strategy is done, after `max_executions`, or after `time_budget` seconds. Each
+    violation kind found becomes a minimised counterexample (written to `out`, with its
+    pictures, when given). `state_graph` records the explored
     states (GraphML/DOT in `out`). `cluster`: the address of a Dask scheduler that runs
     the parts `jobs` would run (`_cluster`); None runs here."""
     jobs = check_int(jobs, "jobs", 1, 4096)
@@ -195,7 +201,7 @@ def explore(
     if state_graph:
         target.lib.fr_graph_reset(1 << 21)
     stop = None
-    if strategy == "dfs":
+    if strategy in EXHAUSTIVE:
         kwargs: dict[str, Any] = {"preemption_bound": preemption_bound,
                                   "record_states": state_graph}
     elif strategy == "random":
@@ -204,7 +210,7 @@ def explore(
         kwargs = {"depth": depth, "seed": seed, "record_states": state_graph}
     else:
         kwargs = {"trace": trace, "schedule": schedule}
-    if stop_at_first and strategy == "dfs":
+    if stop_at_first and strategy in EXHAUSTIVE:
         from ._engine import KIND_BITS
 
         stop = set(KIND_BITS)
@@ -223,12 +229,12 @@ def explore(
         address = cluster_address(cluster)
         if state_graph:
             raise FlowraceError("the state graph is recorded in one process: drop --cluster")
-    if address is not None and strategy in ("dfs", "random", "pct"):
+    if address is not None and strategy in (*EXHAUSTIVE, "random", "pct"):
         threads = workers(connect(address))[1]
         result_progress, complete = _explore_parallel(strat, target, max(threads, 2), deadline,
                                                       max_executions or 0, progress,
                                                       stop_at_first, address)
-    elif jobs > 1 and strategy in ("dfs", "random", "pct"):
+    elif jobs > 1 and strategy in (*EXHAUSTIVE, "random", "pct"):
         result_progress, complete = _explore_parallel(strat, target, jobs, deadline,
                                                       max_executions or 0, progress,
                                                       stop_at_first)
@@ -251,7 +257,7 @@ def explore(
             if stop_at_first and result_progress.by_kind:
                 break
         complete = result_progress.complete
-    if strategy == "dfs":
+    if strategy in EXHAUSTIVE:
         complete = bool(complete and result_progress.details.get("covered", complete))
     elif strategy in ("random", "pct"):
         complete = False  # sampling never covers the space
@@ -302,7 +308,7 @@ def _explore_parallel(strat, target: Target, jobs: int, deadline, max_executions
         return run_remote(target, parts, cluster, deadline, max_executions, done, progress,
                           merge, per_task)
 
-    if strat.name == "dfs":
+    if strat.name in EXHAUSTIVE:
         parts, pre = strat.parts(target, jobs)
         done = pre or Progress()
         if not parts:
@@ -314,7 +320,8 @@ def _explore_parallel(strat, target: Target, jobs: int, deadline, max_executions
             p.max_executions = max_executions
         _, finished = run_parts(target, iter(parts), jobs, deadline, max_executions, done,
                                 progress)
-        done.details["covered"] = finished and not done.details.get("bound_pruned")
+        done.details["covered"] = finished and not done.details.get("bound_pruned") \
+            and not done.details.get("step_bound_hit")
         done.complete = finished
         return done, finished
     # random / pct: seed ranges

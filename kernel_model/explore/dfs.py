@@ -36,17 +36,21 @@ class DfsStrategy:
                 "count_interleavings": self.count_interleavings,
                 "record_states": self.record_states, "stop_kinds": self.stop_kinds}
 
+    def _make(self, target: Target, **kwargs: Any) -> Dfs:
+        return Dfs(target, **kwargs)
+
     def start(self, target: Target) -> None:
-        self._dfs = Dfs(target, reduction=self.reduction, preemption_bound=self.preemption_bound,
-                        prefix=self.prefix, prefix_sleep=self.prefix_sleep,
-                        count_interleavings=self.count_interleavings,
-                        stop_kinds=self.stop_kinds, record_states=self.record_states,
-                        spin_ops=self.spin_ops)
+        self._dfs = self._make(target, reduction=self.reduction,
+                               preemption_bound=self.preemption_bound, prefix=self.prefix,
+                               prefix_sleep=self.prefix_sleep,
+                               count_interleavings=self.count_interleavings,
+                               stop_kinds=self.stop_kinds, record_states=self.record_states,
+                               spin_ops=self.spin_ops)
         self._found = {}
 
     def step(self, max_executions: int, seconds: float) -> Progress:
         assert self._dfs is not None, "start() first"
-        st = self._dfs.run(max_executions, seconds)
+        st = self._last = self._dfs.run(max_executions, seconds)
         for kind in st.by_kind:
             w = self._dfs.witness(kind)
             if w is not None:
@@ -71,7 +75,7 @@ class DfsStrategy:
         """Schedule-prefix shards: the search tries every actor at the first levels
         (with sleep sets between siblings) and hands each prefix to a process. A
         search that finishes in a moment is not split."""
-        probe = DfsStrategy(**self.kwargs())
+        probe = type(self)(**self.kwargs())
         probe.start(target)
         progress = probe.step(20000, 0.03)
         if progress.complete or progress.details["stopped"]:
@@ -81,8 +85,8 @@ class DfsStrategy:
         shards: list[tuple[list[int], int]] = []
         split_progress = Progress()
         for depth in range(2, 40):
-            splitter = Dfs(target, reduction=self.reduction, split_depth=depth,
-                           count_interleavings=self.count_interleavings, spin_ops=spins)
+            splitter = self._make(target, reduction=self.reduction, split_depth=depth,
+                                  count_interleavings=self.count_interleavings, spin_ops=spins)
             st = splitter.run()
             found = splitter.shards()
             if len(found) <= len(shards):
@@ -100,7 +104,8 @@ class DfsStrategy:
             if len(shards) >= 128 * jobs:
                 break
         kw = self.kwargs()
-        parts = [Part("dfs", {**kw, "prefix": prefix, "prefix_sleep": sleep, "spin_ops": spins})
+        parts = [Part(self.name, {**kw, "prefix": prefix, "prefix_sleep": sleep,
+                                  "spin_ops": spins})
                  for prefix, sleep in shards]
         return parts, split_progress
 

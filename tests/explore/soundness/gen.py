@@ -258,9 +258,10 @@ fields = st.sampled_from((R, A, S))
 
 
 @st.composite
-def simple_stmt(draw) -> Stmt:
+def simple_stmt(draw, plain: bool = PLAIN) -> Stmt:
     """One statement that takes no block: the material of deliberate bugs."""
-    op = draw(st.sampled_from((INC, DEC, XCHG, READ, WRITE, ADD, CAS, MOVE, FREE, *PLAIN_OPS)))
+    extra = (PREAD, PWRITE, PDEC, VREAD) if plain else ()
+    op = draw(st.sampled_from((INC, DEC, XCHG, READ, WRITE, ADD, CAS, MOVE, FREE, *extra)))
     k = draw(fields)
     if op in (DEC, READ, CAS, PREAD, PDEC, VREAD):
         then = draw(st.sampled_from(((), (Stmt(FREE),), (Stmt(MOVE),), (Stmt(FLAG),))))
@@ -309,11 +310,11 @@ def lookup_hook(draw) -> Block:
 
 
 @st.composite
-def delete_hook(draw) -> Block:
+def delete_hook(draw, plain: bool = PLAIN) -> Block:
     shape = draw(st.sampled_from(("original", "assoc", "retry", "retry-locked", "last-ref",
                                   "flow-lock", "spin-read", "wait-moved",
                                   *(("plain-assoc", "state-under-lock", "volatile-check")
-                                    if PLAIN else ()))))
+                                    if plain else ()))))
     n, sp = retries(draw), spin(draw)
     if shape == "original":
         return (_ifzero(CAS, R, [Stmt(MOVE)], b=2, c=2), DEC_FREE)
@@ -385,28 +386,29 @@ def sweep_hook(draw) -> Block:
 
 
 @st.composite
-def mutate(draw, block: Block) -> Block:
+def mutate(draw, block: Block, plain: bool = PLAIN) -> Block:
     """A deliberate bug, sometimes: a statement inserted, dropped or replaced."""
     kind = draw(st.sampled_from(("none", "none", "insert", "drop", "replace")))
     items = list(block)
     if kind == "insert":
-        items.insert(draw(st.integers(0, len(items))), draw(simple_stmt()))
+        items.insert(draw(st.integers(0, len(items))), draw(simple_stmt(plain)))
     elif kind in ("drop", "replace") and items:
         i = draw(st.integers(0, len(items) - 1))
         if kind == "drop":
             items.pop(i)
         else:
-            items[i] = draw(simple_stmt())
+            items[i] = draw(simple_stmt(plain))
     return tuple(items)
 
 
 @st.composite
-def programs(draw) -> Program:
-    parts = [draw(ref_hook()), draw(deref_hook()), draw(lookup_hook()), draw(delete_hook()),
+def programs(draw, plain: bool = PLAIN) -> Program:
+    """`plain`: plain and volatile accesses too (default FLOWRACE_SOUNDNESS_PLAIN)."""
+    parts = [draw(ref_hook()), draw(deref_hook()), draw(lookup_hook()), draw(delete_hook(plain)),
              draw(drained_hook()), draw(sweep_hook())]
     target = draw(st.integers(0, len(parts)))  # at most one hook gets a bug
     if target < len(parts):
-        parts[target] = draw(mutate(parts[target]))
+        parts[target] = draw(mutate(parts[target], plain))
     return Program(*parts)
 
 

@@ -299,3 +299,82 @@ def test_a_retry_whose_last_try_yields_ends_its_operation():
     reduced, full, bound = explore_both(program, sc)
     assert bound is None and full.kinds == {"leak"}
     assert reduced.kinds == full.kinds and reduced.finals == full.finals
+
+
+# ---- the stateful search (dfs-stateful: a visited set of states, no reduction) -------------
+def check_stateful(program, scenario, generated: bool = True) -> None:
+    """The stateful search against the full stateless one: the same finding kinds and the
+    same final states (with a bound on the full search: everything it reaches)."""
+    os.environ["FLOWRACE_GEN_PROGRAM"] = program.encode()
+    target = Target.make(interp(), scenario, max_steps=3000)
+    stateful = Search(target, reduction=False, bound=None, cap=REDUCED_CAP, stateful=True)
+    for bound in BOUNDS:
+        full = Search(target, reduction=False, bound=bound, cap=FULL_CAP)
+        if full.complete:
+            break
+    else:
+        bound = -1
+    if generated:
+        assume(bound != -1)
+    assert bound != -1, "not even the 1-bounded full search fits the budget"
+    assert stateful.complete and not stateful.status.step_bound_hit, \
+        "the stateful search did not finish on a micro program"
+    if bound is None:
+        ok = stateful.kinds == full.kinds and stateful.finals == full.finals
+    else:
+        ok = full.kinds <= stateful.kinds and full.finals <= stateful.finals
+    if not ok:
+        why = (f"full search (bound {bound}) kinds {sorted(full.kinds)}, "
+               f"{len(full.finals)} final states; stateful {sorted(stateful.kinds)}, "
+               f"{len(stateful.finals)}; missed: {len(full.finals - stateful.finals)}")
+        folder = write_out(program, scenario, why)
+        pytest.fail(f"the stateful search lost executions: {why}. Replay: {folder}/program.c "
+                    f"with the scenario in {folder}/scenario.py")
+
+
+@pytest.mark.slow
+@settings(max_examples=EXAMPLES, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+@given(program=gen.programs(plain=True), scenario=gen.scenarios())
+def test_stateful_reaches_what_the_full_search_reaches(program, scenario):
+    """Generated programs with every mechanism (bounded and unbounded retries, locks in each
+    try, wide spins, claims, sweeps, frees) and plain and volatile accesses (data races:
+    the stateful fingerprint holds the race detector's state once a plain access was
+    seen)."""
+    note(program.to_c())
+    note(repr(scenario))
+    check_stateful(program, scenario)
+
+
+def test_stateful_on_the_known_reduction_loss():
+    """The program on which the reduced dfs once lost a final state (a plain decrement
+    against an interlocked increment of the same count): the stateful search does not."""
+    from kernel_model import Actor, Delete, Flow, LatePacket, Scenario
+
+    R, A, Stmt = gen.R, gen.A, gen.Stmt
+    free = (Stmt(gen.DEC, R, then=(Stmt(gen.FREE),)),)
+    program = gen.Program(ref=(Stmt(gen.INC, R),), deref=free, lookup=(Stmt(gen.INC, A),),
+                          delete=(Stmt(gen.PDEC, A, then=(Stmt(gen.MOVE),)), *free),
+                          drained=free, sweep=())
+    sc = Scenario(name="g", description="", flows=[Flow(cookie=1, associations=1)],
+                  actors=[Actor("cpu0", 0, [LatePacket(0, "data", bytes=100)]),
+                          Actor("cpu1", 1, [Delete(0, 0)])])
+    check_stateful(program, sc, generated=False)
+
+
+def test_stateful_final_states_are_history_free():
+    """Found by the harness: a final state once counted how many steps each actor's last
+    operation took (history), so the full search told apart final states that the
+    stateful one rightly merged (a preempted worker, the delete DPC on its CPU, a poll
+    that read the flow or not)."""
+    from kernel_model import Actor, Delete, Flow, LatePacket, Poll, Scenario
+
+    R, Stmt = gen.R, gen.Stmt
+    free = (Stmt(gen.DEC, R, then=(Stmt(gen.FREE),)),)
+    program = gen.Program(ref=(Stmt(gen.INC, R),), deref=free, lookup=(Stmt(gen.INC, R),),
+                          delete=(Stmt(gen.CAS, R, 2, 2, then=(Stmt(gen.MOVE),)), *free),
+                          drained=free, sweep=())
+    sc = Scenario(name="g", description="", flows=[Flow(cookie=1, associations=1)],
+                  actors=[Actor("cpu0", 1, [LatePacket(0, "data", bytes=100, irql="passive")]),
+                          Actor("cpu1", 1, [Delete(0, 0)]), Actor("agent", 3, [Poll("c1")])])
+    check_stateful(program, sc, generated=False)

@@ -1,0 +1,230 @@
+/*
+ * stateful.c - the visited set of the stateful exhaustive search (FR_DFS_SPEC.stateful).
+ *
+ * The depth-first explorer (explore.c) asks, at every new scheduling point, whether
+ * the state there was visited before; if so it cuts the execution: everything that can
+ * follow a state was (or is being) explored from its first visit. Each reachable state
+ * is then expanded once, whatever number of interleavings lead to it.
+ *
+ * A state is a 128-bit fingerprint of everything that determines the future
+ * (engine.c, fr_state_fingerprint): the model's memory (pool blocks, registered
+ * globals), each actor's position and local state (its live coroutine stack), spins,
+ * bursts, events, locks, lock-order edges, the violation kinds so far, and
+ *   - the memory a variant keeps of its own (its globals: not registered with the
+ *     engine): every object a step touches outside the pool and the registered globals
+ *     joins the fingerprint; a new one restarts the search (earlier states were told
+ *     apart without it), so a complete search has seen every such object it reaches;
+ *   - the data-race detector's state (race.c, as orders of epochs, not their values),
+ *     once any execution made a plain access (a race needs one): the search starts over
+ *     with it then. Without plain accesses no race can be reported, and states that
+ *     differ only in the detector's history are one state.
+ * History alone is not in it (step numbers, write counters, the flows' Timestamp).
+ *
+ * A collision (two different states with one fingerprint) would cut a state that was
+ * never explored: whatever only it leads to would be missed. With n states in the set
+ * the chance of any collision is about n^2 / 2^129 (1e-24 for 10 million states).
+ */
+#define _GNU_SOURCE
+#include "fr_engine.h"
+#include "fr_sched.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct fp128 {
+    uint64_t a, b; /* a == 0 && b == 0: an empty slot */
+} fp128;
+
+typedef struct obj_ref {
+    volatile unsigned char *p;
+    int size;
+    int saved;              /* `value` holds its bytes at the start of every execution */
+    unsigned char value[16];
+} obj_ref;
+
+static struct {
+    fp128 *slots;
+    size_t cap;     /* a power of two */
+    size_t count;
+    obj_ref *objs;  /* the variant's own objects seen so far */
+    int n_objs, objs_cap;
+    int race;       /* the detector's state is part of the fingerprint */
+    unsigned char *spins; /* per scenario operation (+ settle): seen to yield */
+    int n_spins;
+    int on;         /* a stateful search is running */
+} S;
+
+int64_t fr_timestamp(void) { return S.on ? 0 : fr_current_step(); }
+
+/* The fingerprint reads an actor's live stack, and a frame's slot that the code never
+ * initialises still holds what an earlier frame left there: a value read by an earlier
+ * operation, or by an earlier phase of this one, or a report's text (step numbers).
+ * That is history, not state (it splits one state in many): the engine clears the
+ * stack below the running frame before each operation and after a report, the harness
+ * between the phases of a poll. Only during a stateful search. */
+static __attribute__((noinline)) void scrub(size_t n)
+{
+    unsigned char below[16384];
+    memset(below + sizeof below - n, 0, n);
+    __asm__ __volatile__("" : : "r"(below) : "memory"); /* not a dead store to drop */
+}
+
+void fr_stack_scrub(size_t bytes)
+{
+    if (S.on && fr_current_actor() >= 0)
+        scrub(bytes < 16384 ? bytes : 16384);
+}
+
+void fr_stateful_reset(void)
+{
+    if (S.slots)
+        memset(S.slots, 0, sizeof(fp128) * S.cap);
+    S.count = 0;
+}
+
+/* A new search: forget the objects and plain accesses seen as well. */
+void fr_stateful_start(int n_ops)
+{
+    fr_stateful_reset();
+    S.n_objs = 0;
+    S.race = 0;
+    fr_race_plain_seen = 0;
+    int n = n_ops + 1;
+    free(S.spins);
+    S.spins = calloc((size_t)n, 1);
+    S.n_spins = S.spins ? n : 0;
+}
+
+/* Between these the executions are the stateful search's (fr_timestamp). */
+void fr_stateful_running(int on) { S.on = on; }
+
+static int grow(void)
+{
+    size_t cap = S.cap ? S.cap * 2 : (size_t)1 << 16;
+    fp128 *n = calloc(cap, sizeof(fp128));
+    if (!n)
+        return 0;
+    for (size_t i = 0; i < S.cap; i++) {
+        fp128 f = S.slots[i];
+        if (!f.a && !f.b)
+            continue;
+        size_t j = (size_t)f.a & (cap - 1);
+        while (n[j].a || n[j].b)
+            j = (j + 1) & (cap - 1);
+        n[j] = f;
+    }
+    free(S.slots);
+    S.slots = n;
+    S.cap = cap;
+    return 1;
+}
+
+static uint64_t mix64(uint64_t k)
+{
+    k ^= k >> 33;
+    k *= 0xFF51AFD7ED558CCDULL;
+    k ^= k >> 33;
+    k *= 0xC4CEB9FE1A85EC53ULL;
+    k ^= k >> 33;
+    return k;
+}
+
+int fr_stateful_visit(void)
+{
+    uint64_t h[2];
+    fr_state_fingerprint(h, S.spins);
+    for (int i = 0; i < S.n_objs; i++) {
+        const obj_ref *o = &S.objs[i];
+        uint64_t w = 0;
+        memcpy(&w, (const void *)o->p, o->size < 8 ? (size_t)o->size : 8);
+        for (int k = 8; k < o->size; k++)
+            w = w * 131 + o->p[k];
+        h[0] = mix64(h[0] ^ w);
+        h[1] = mix64(h[1] + w * 0x9E3779B97F4A7C15ULL);
+    }
+    if (S.race)
+        fr_race_fingerprint(h);
+    fp128 f = {mix64(h[0]), mix64(h[1] ^ 0x6A09E667F3BCC909ULL)};
+    if (!f.a && !f.b)
+        f.b = 1;
+    if ((S.count + 1) * 10 > S.cap * 7 && !grow())
+        return 1; /* out of memory: explore it (never a wrong cut) */
+    size_t j = (size_t)f.a & (S.cap - 1);
+    while (S.slots[j].a || S.slots[j].b) {
+        if (S.slots[j].a == f.a && S.slots[j].b == f.b)
+            return 0;
+        j = (j + 1) & (S.cap - 1);
+    }
+    S.slots[j] = f;
+    S.count++;
+    return 1;
+}
+
+static int add_obj(volatile unsigned char *p, int size)
+{
+    for (int i = 0; i < S.n_objs; i++)
+        if (S.objs[i].p == p && S.objs[i].size >= size)
+            return 0;
+    if (S.n_objs == S.objs_cap) {
+        int cap = S.objs_cap ? S.objs_cap * 2 : 16;
+        obj_ref *n = realloc(S.objs, sizeof(obj_ref) * (size_t)cap);
+        if (!n)
+            return 0;
+        S.objs = n;
+        S.objs_cap = cap;
+    }
+    S.objs[S.n_objs++] = (obj_ref){p, size, 0, {0}};
+    return 1;
+}
+
+/* The step just taken (op on obj, size bytes, in scenario operation op_index, -1 the
+ * settle poll): a variant's object the fingerprint does not hold yet, the first plain
+ * access, or an operation's first yield mean the search must start over. */
+int fr_stateful_note(int op, const volatile void *obj, int size, int op_index)
+{
+    int again = 0;
+    if (op == FR_SP_YIELD || op == FR_SP_STALL) {
+        int k = op_index < 0 ? S.n_spins - 1 : op_index;
+        if (k >= 0 && k < S.n_spins && !S.spins[k]) { /* its iterations are state from now */
+            S.spins[k] = 1;
+            again = 1;
+        }
+        return again;
+    }
+    if (fr_race_plain_seen && !S.race) {
+        S.race = 1;
+        again = 1;
+    }
+    if (!obj || op == FR_SP_BEGIN || op == FR_SP_ALLOC || fr_pool_block_index(obj) >= 0)
+        return again;
+    int kind, index, offset;
+    fr_describe_obj(obj, &kind, &index, &offset);
+    if (kind == FR_OBJ_GLOBAL)
+        return again;
+    if (size < 1)
+        size = 1;
+    for (int off = 0; off < size; off += 16) /* in pieces of 16 bytes (obj_ref.value) */
+        again |= add_obj((volatile unsigned char *)obj + off, size - off < 16 ? size - off : 16);
+    return again;
+}
+
+/* Before each execution: a variant's object starts with the bytes it had when the
+ * search first saw it (after that restart). A variant should reset its globals in
+ * FlowVariantInitialize; one that does not (a statistics counter, say) would otherwise
+ * start every execution from another state, and no state would ever be seen twice. */
+void fr_stateful_execution(void)
+{
+    for (int i = 0; i < S.n_objs; i++) {
+        obj_ref *o = &S.objs[i];
+        if (!o->saved) {
+            memcpy(o->value, (const void *)o->p, (size_t)o->size);
+            o->saved = 1;
+        } else {
+            memcpy((void *)o->p, o->value, (size_t)o->size);
+        }
+    }
+}
+
+int64_t fr_stateful_states(void) { return (int64_t)S.count; }
+
+int64_t fr_stateful_bytes(void) { return (int64_t)(S.cap * sizeof(fp128)); }

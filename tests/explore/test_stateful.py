@@ -1,0 +1,195 @@
+"""dfs-stateful (a visited set of state fingerprints) as a user drives it, and against the
+stateless dfs: the same finding kinds — data races included, which the fingerprint must
+not lose by forgetting history — on proposals the harness did not generate."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from compare.scenarios import rst_storm
+from kernel_model import Actor, Delete, Flow, LatePacket, Scenario
+from kernel_model.explore import explore
+from kernel_model.explore._engine import Dfs, Target
+
+ROOT = Path(__file__).resolve().parents[2]
+KERNEL = ROOT / "tests" / "kernel"
+sys.path.insert(0, str(KERNEL))
+from test_instrumentation import MICRO, MIXED, PAIR, two_deletes  # noqa: E402
+
+sys.path.remove(str(KERNEL))
+PROPOSALS = KERNEL / "proposals"
+
+
+def flowrace(*args):
+    return subprocess.run([sys.executable, "-m", "compare.cli", *args], capture_output=True,
+                          text=True, timeout=300)
+
+
+def kinds(driver, scenario, **kw):
+    st = Dfs(Target.make(str(driver), scenario), count_interleavings=False, **kw).run(
+        max_executions=2_000_000)
+    assert st.complete and not st.step_bound_hit
+    return set(st.by_kind), st
+
+
+def both(driver, scenario):
+    dfs, _ = kinds(driver, scenario, reduction=True)
+    stateful, st = kinds(driver, scenario, stateful=True)
+    return dfs, stateful, st
+
+
+@pytest.mark.parametrize("mode, ordered", [
+    ("LOCK", False), ("NOLOCK", False), ("INTERLOCKED", False), ("VOLATILE_FLAG", False),
+    ("FAILED_CAS", False), ("EVENTS", True), ("EVENTS", False)])
+def test_data_races_of_each_synchronisation_as_the_dfs_finds_them(tmp_path, mode, ordered):
+    """The race detector's history (vector clocks) is not state, yet its reports depend on
+    it: the stateful search holds it as orders of epochs once a plain access was seen.
+    A relaxed (volatile) flag orders nothing: a race the accesses' co-enabledness alone
+    would not show."""
+    path = tmp_path / f"pair_{mode.lower()}.c"
+    path.write_text(f"#define {mode}\n" + PAIR)
+    dfs, stateful, st = both(path, two_deletes(ordered))
+    assert stateful == dfs
+    assert ("data_race" in dfs) == (mode in ("NOLOCK", "VOLATILE_FLAG", "FAILED_CAS")
+                                    or (mode == "EVENTS" and not ordered))
+    assert st.restarts >= 1  # the variant's globals g_Data/g_Flag joined the fingerprint
+
+
+@pytest.mark.parametrize("name", ["plain_assoc_decrement", "plain_state_under_lock",
+                                  "volatile_check_then_act", "plain_read_after_free"])
+def test_plain_access_proposals_as_the_dfs_finds_them(name):
+    dfs, stateful, _ = both(PROPOSALS / f"{name}.c", "split-deletes")
+    assert stateful == dfs
+    if name == "plain_assoc_decrement":
+        assert "data_race" in stateful
+
+
+@pytest.mark.parametrize("scenario", MICRO, ids=[s.name for s in MICRO])
+def test_mixed_sizes_as_the_dfs_finds_them(tmp_path, scenario):
+    path = tmp_path / "mixed_sizes.c"
+    path.write_text(MIXED)
+    dfs, stateful, _ = both(path, scenario)
+    assert stateful == dfs
+
+
+@pytest.mark.parametrize("driver", [
+    "original", "assoc-count", *(pytest.param(d, marks=pytest.mark.slow) for d in (
+        "retry", "retry-bounded", "retry-bounded-sweep", "flow-lock-inverted"))])
+def test_built_ins_on_two_flows_as_the_dfs_finds_them(driver):
+    dfs, stateful, st = both(driver, rst_storm(2, 1))
+    assert stateful == dfs
+    assert st.states > 0 and st.revisits > 0
+
+
+GLOBAL_GATE = r"""
+#include "flowdata.h"
+/* A late packet that finds the flow marks a global; a delete that sees the mark leaves
+ * the flow where it is (a bug): the leak depends on a global the engine was never told
+ * about, and on nothing else the two orders leave behind. */
+LONG g_Seen;
+
+VOID FlowVariantInitialize(PFLOW_CONTEXT Flow, ULONG Associations)
+{
+    Flow->RefCount = 1 + (LONG)Associations;
+    Flow->AssocCount = (LONG)Associations;
+    Flow->State = FLOW_STATE_OPEN;
+    g_Seen = 0;
+}
+
+static VOID Release(PFLOW_CONTEXT Flow)
+{
+    if (InterlockedDecrement(&Flow->RefCount) == 0)
+        FlowFree(Flow);
+}
+
+BOOLEAN FlowVariantClassifyReference(PFLOW_CONTEXT Flow)
+{
+    InterlockedIncrement(&Flow->RefCount);
+    return TRUE;
+}
+
+VOID FlowVariantClassifyDereference(PFLOW_CONTEXT Flow) { Release(Flow); }
+
+PFLOW_CONTEXT FlowVariantLookupReference(UINT64 FlowHandle)
+{
+    UNREFERENCED_PARAMETER(FlowHandle);
+    InterlockedExchange(&g_Seen, 1);
+    return NULL;
+}
+
+VOID FlowVariantDeleteNotify(PFLOW_CONTEXT Flow, ULONG Association)
+{
+    UNREFERENCED_PARAMETER(Association);
+    if (InterlockedDecrement(&Flow->AssocCount) == 0 &&
+        InterlockedCompareExchange(&g_Seen, 0, 0) == 0)
+        FlowTableMoveToClosed(Flow);
+    Release(Flow);
+}
+
+VOID FlowVariantClosedDrained(PFLOW_CONTEXT Flow) { Release(Flow); }
+VOID FlowVariantSweep(VOID) {}
+"""
+
+
+def test_a_variants_own_global_is_state(tmp_path):
+    """Two late packets on one CPU, each setting the global, and a delete on another: the
+    states after 'one packet, then the delete's decrement' differ only in the global."""
+    path = tmp_path / "global_gate.c"
+    path.write_text(GLOBAL_GATE)
+    sc = Scenario(name="gate", description="", flows=[Flow(cookie=1, associations=1)],
+                  actors=[Actor("cpu0", 0, [LatePacket(0, "data"), LatePacket(0, "data")]),
+                          Actor("cpu1", 1, [Delete(0, 0)])])
+    dfs, stateful, st = both(path, sc)
+    assert stateful == dfs == {"leak"}
+    assert st.restarts >= 1
+
+
+def test_cli_finds_minimises_and_replays(tmp_path):
+    proc = flowrace("explore", "--driver", "original", "--scenario", "lingering-rst",
+                    "--strategy", "dfs-stateful", "--json", "--out", str(tmp_path / "out"),
+                    "--no-pictures")
+    assert proc.returncode == 1, proc.stderr
+    doc = json.loads(proc.stdout)
+    assert doc["complete"] is True and doc["strategy"] == "dfs-stateful"
+    assert [v["kind"] for v in doc["violations"]] == ["leak"]
+    assert doc["states"] > 0 and doc["visited_bytes"] > 0 and doc["revisits"] > 0
+    cex = doc["counterexamples"][0]
+    assert cex["preemptions"] <= cex["found_preemptions"] and cex["minimality"]
+    again = flowrace("replay", doc["counterexample"], "--json")
+    assert again.returncode == 1
+    assert [v["kind"] for v in json.loads(again.stdout)["violations"]] == ["leak"]
+
+
+def test_cli_human_output_and_proof(tmp_path):
+    proc = flowrace("explore", "--driver", "assoc-count", "--scenario", "split-deletes",
+                    "--strategy", "dfs-stateful", "--out", str(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    assert "every reachable state explored" in proc.stdout
+    assert "distinct states" in proc.stdout
+
+
+def test_cli_refuses_a_preemption_bound(tmp_path):
+    proc = flowrace("explore", "--driver", "original", "--scenario", "lingering-rst",
+                    "--strategy", "dfs-stateful", "--preemption-bound", "2", "--out",
+                    str(tmp_path))
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_jobs_and_state_graph(tmp_path):
+    one = explore("original", "lingering-rst", strategy="dfs-stateful", minimise=False)
+    two = explore("original", "lingering-rst", strategy="dfs-stateful", jobs=2,
+                  minimise=False)
+    assert one.complete and two.complete and one.kinds == two.kinds == {"leak"}
+    graph = explore("original", "lingering-rst", strategy="dfs-stateful", state_graph=True,
+                    minimise=False).graph.summary()
+    assert graph["states"] > 10 and graph["terminal_states_with_violations"] > 0
+
+
+def test_a_budget_leaves_it_inconclusive():
+    res = explore("assoc-count", rst_storm(2, 2), strategy="dfs-stateful", max_executions=2000,
+                  minimise=False)
+    assert not res.complete and res.details["states"] > 0
