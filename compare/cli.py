@@ -25,9 +25,8 @@ from kernel_model import (
     save_trace,
     stress,
 )
+from kernel_model.scenarios import get_scenario, scenario_names
 from kernel_model.timeline import print_outcome
-
-from .scenarios import get_scenario, scenario_names
 
 #: exit code of flowrace's own failure (an exception no check foresaw): sysexits' EX_SOFTWARE
 EXIT_INTERNAL = 70

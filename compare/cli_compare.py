@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from kernel_model import FlowraceError, builtin_names
+from kernel_model.scenarios.interleavings import DEFAULT_SAMPLE, ENUMERATE_LIMIT
 
 from .cli import SEED, _emit_json, main, user_errors
 from .findings import (
@@ -19,7 +20,6 @@ from .findings import (
     failing_cells,
     parse_fail_on,
 )
-from .interleavings import DEFAULT_SAMPLE, ENUMERATE_LIMIT
 from .matrix import DEFAULT_SWEEP, SWEEP_STRATEGIES, DriverSpec, Matrix, default_agents
 from .report import console_for_tables, print_matrix, to_json
 

@@ -119,8 +119,8 @@ def explore_cmd(driver, scenario_name, strategy, max_executions, time_budget, pr
     violation was found (for dfs: in a complete search, a proof), 1 when one was (its
     minimised counterexample is written to --out), 3 when a dfs found nothing but did not
     complete (INCONCLUSIVE), 2 on bad input."""
-    from compare.scenarios import get_scenario
     from kernel_model import load_variant
+    from kernel_model.scenarios import get_scenario
 
     scenario = get_scenario(scenario_name)
     jobs = jobs_option(jobs)

@@ -44,10 +44,10 @@ from kernel_model.execution import (
     record_key,
 )
 from kernel_model.scenario import CompiledScenario, Expire, GroundTruth, Poll, Restart, Scenario
+from kernel_model.scenarios import get_scenario, scenario_names
+from kernel_model.scenarios.interleavings import DEFAULT_SAMPLE, Interleavings, interleavings_for
 from kernel_model.variants import Variant
 
-from .interleavings import DEFAULT_SAMPLE, Interleavings, interleavings_for
-from .scenarios import get_scenario, scenario_names
 from .verdict import (
     AgentFigures,
     ClientFigures,

@@ -12,9 +12,9 @@ import pytest
 
 from kernel_model import builtin_names, load_trace, replay
 from kernel_model.scenario import GroundTruth
+from kernel_model.scenarios import get_scenario
 
 from .matrix import Cell, Execution
-from .scenarios import get_scenario
 from .verdict import Verdict
 
 CORRECT_DESIGNS = ("retry", "retry-bounded-sweep", "assoc-count", "last-ref", "dec-and-lock",

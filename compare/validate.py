@@ -49,9 +49,9 @@ from typing import Any
 from kernel_model import FlowraceError, ProposalBuildError, builtin_names
 from kernel_model._checks import check_budget
 from kernel_model.execution import TRACE_FORMAT, actor_names, compress_schedule
+from kernel_model.scenarios import get_scenario
 
 from .findings import driver_findings
-from .scenarios import get_scenario
 from .verdict import EXIT_CODES, overall
 
 SMALL = ("lingering-rst", "late-packets", "clean-close", "split-deletes", "preempted-holder",

@@ -11,8 +11,8 @@ import pytest
 
 from kernel_model import builtin_names, run
 from kernel_model.execution import LeanRunner, record_key
-
-from .interleavings import (
+from kernel_model.scenarios import get_scenario
+from kernel_model.scenarios.interleavings import (
     _Lattice,
     _uniform,
     _walked,
@@ -21,7 +21,6 @@ from .interleavings import (
     interleavings_for,
     sample_interleavings,
 )
-from .scenarios import get_scenario
 
 
 def is_linear_extension(graph: nx.DiGraph, order) -> bool:
@@ -144,7 +143,7 @@ def test_lean_path_returns_what_the_full_path_does(driver):
 def test_what_the_agents_see_is_outcome_agent_steps(scenario):
     """The matrix builds the agents' input from lean executions; it is what
     `Outcome.agent_steps()` gives for the same execution (timestamps aside)."""
-    from .matrix import Matrix, _fields
+    from compare.matrix import Matrix, _fields
 
     m = Matrix(["original"], ["workaround"], [scenario], sweep=3)
     ds = m.driver_scenario("original", scenario)
@@ -164,9 +163,8 @@ def test_what_the_agents_see_is_outcome_agent_steps(scenario):
 def test_user_space_on_two_actors_takes_the_full_path():
     """User-space operations on two actors: the matrix reads their order from the step
     trace (here the second poll waits for the first, as one client's polls do)."""
+    from compare.matrix import Matrix
     from kernel_model import Actor, Classify, Delete, Flow, LatePacket, Poll, Scenario
-
-    from .matrix import Matrix
 
     sc = Scenario(
         name="two-pollers", description="lingering-rst polled from two user-space threads",
