@@ -1,11 +1,12 @@
 """The (driver x agent x scenario) matrix on identical interleavings.
 
-For each scenario, one list of interleavings (`compare.interleavings`) is shared by every
-driver variant. Each interleaving runs once per driver variant (the engine's event-order
-strategy); what its polls read feeds every agent variant (`agent_model.run_pipeline`), and
-each (driver, agent) pair is judged against the scenario's ground truth (`compare.verdict`).
-A cell's verdict is the worst over its executions, with the first execution that earned it,
-replayable (`Matrix.save_trace` writes a `flowrace replay` trace).
+For each scenario, one list of interleavings (`kernel_model.scenarios.interleavings`) is
+shared by every driver variant. Each interleaving runs once per driver variant (the engine's
+event-order strategy); what its polls read feeds every agent variant
+(`agent_model.run_pipeline`), and each (driver, agent) pair is judged against the scenario's
+ground truth (`compare.verdict`). A cell's verdict is the worst over its executions, with
+the first execution that earned it, replayable (`Matrix.save_trace` writes a `flowrace
+replay` trace).
 
 Event-level interleavings run each hook atomically unless it spins or blocks, so a race
 *inside* a hook (two delete notifications interleaving their interlocked operations, a
