@@ -17,7 +17,7 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 from kernel_model.explore import explore
 from kernel_model.timeline import print_outcome
 
-from .cli import SEED, Seconds, jobs_option, main, user_errors
+from .entry import SEED, Seconds, jobs_option, main, user_errors
 
 
 class _OneLineUsage(click.Command):

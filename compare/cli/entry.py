@@ -232,7 +232,7 @@ def _replay_crash(trace: str, doc: dict, use_file: bool = False) -> None:
 
     from kernel_model.execution import trace_variant
 
-    from .validate import run_child
+    from ..validate import run_child
 
     variant, warning = trace_variant(doc, use_file=use_file)
     if warning:
@@ -348,7 +348,7 @@ def sanitize_cmd(driver, tool, executions, connections):
 
 
 # the subcommands that live in modules of their own register themselves on `main`
-from . import cli_compare, cli_explore, cli_validate  # noqa: E402, F401, I001
+from . import compare, explore, validate  # noqa: E402, F401, I001
 
 if __name__ == "__main__":  # pragma: no cover
     # `python -m compare.cli` runs this file as __main__; the subcommands registered

@@ -11,8 +11,8 @@ import click
 from rich.console import Console
 from rich.markup import escape
 
-from .cli import Seconds, main, user_errors
-from .validate import GRACE, Validation, validate
+from ..validate import GRACE, Validation, validate
+from .entry import Seconds, main, user_errors
 
 
 @main.command("validate")
