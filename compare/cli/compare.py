@@ -21,10 +21,10 @@ from ..findings import (
 )
 from ..matrix import DEFAULT_SWEEP, SWEEP_STRATEGIES, DriverSpec, Matrix, default_agents
 from ..report import console_for_tables, print_matrix, to_json
-from .entry import SEED, _emit_json, main, user_errors
+from .helpers import SEED, emit_json, user_errors
 
 
-@main.command("compare")
+@click.command("compare")
 @click.option("--scenario", "scenarios", multiple=True, metavar="NAME",
               help="a scenario (repeat for several; default: every built-in scenario)")
 @click.option("--driver", "drivers", multiple=True, metavar="NAME",
@@ -128,7 +128,7 @@ def compare_cmd(scenarios, drivers, fixes, agents, interleavings, seed, sweep, t
                                    "findings": [asdict(f) for f in
                                                 driver_findings(cells, d.name)]}
                           for d in matrix.drivers}
-        _emit_json(doc)
+        emit_json(doc)
     else:
         console = console_for_tables()
         print_matrix(cells, console, matrix, show_details=details)

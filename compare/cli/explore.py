@@ -17,7 +17,7 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 from kernel_model.explore import explore
 from kernel_model.timeline import print_outcome
 
-from .entry import SEED, Seconds, jobs_option, main, user_errors
+from .helpers import SEED, Seconds, jobs_option, user_errors
 
 
 class _OneLineUsage(click.Command):
@@ -224,6 +224,3 @@ def _print_graph(res, console: Console) -> None:
     console.print(f"  state graph: {s['states']:,} states, {s['edges']:,} edges, "
                   f"{s['terminal_states']:,} terminal ({s['terminal_states_with_violations']:,} "
                   "with violations)" + (" [truncated]" if s["truncated"] else ""))
-
-
-main.add_command(explore_cmd)
