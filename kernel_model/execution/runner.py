@@ -24,10 +24,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ._checks import check_int, check_seed
-from ._symbols import symbolize
-from .errors import BadType, BadValue, FlowraceError, ScheduleError
-from .scenario import (
+from .._checks import check_int, check_seed
+from .._symbols import symbolize
+from ..errors import BadType, BadValue, FlowraceError, ScheduleError
+from ..scenario import (
     IRQLS,
     PACKETS,
     Classify,
@@ -39,7 +39,7 @@ from .scenario import (
     Scenario,
     address_bytes,
 )
-from .variants import Variant, load_variant, set_pick_callback
+from ..variants import Variant, load_variant, set_pick_callback
 
 VIOLATION_KINDS = {
     1: "leak",
@@ -757,7 +757,7 @@ def trace_variant(doc: dict[str, Any], *, use_file: bool = False) -> tuple[Varia
     edited or not. A file that differs from the embedded source is always said loudly."""
     import hashlib
 
-    from .variants import cache_dir
+    from ..variants import cache_dir
 
     driver = doc["driver"]
     sha = doc.get("driver_sha256")
