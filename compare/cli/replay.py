@@ -52,7 +52,7 @@ def _replay_crash(trace: str, doc: dict, use_file: bool = False) -> None:
 
     from kernel_model.execution import trace_variant
 
-    from ..validate import run_child
+    from ..child import run_child
 
     variant, warning = trace_variant(doc, use_file=use_file)
     if warning:
