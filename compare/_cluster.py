@@ -45,7 +45,7 @@ _agent_caches: dict[str, Any] = {}
 def pair_task(payload) -> PairResult:
     """In a worker's child: run one driver on one scenario's interleavings and sweep, and
     judge it for every agent (agent results cached per scenario across tasks)."""
-    from .matrix import DriverScenario, _AgentCache
+    from .driver_scenario import DriverScenario, _AgentCache
 
     source, spec, scenario, interleavings, sweep, seed, agents = payload
     target = target_for(source, scenario, 20000)
