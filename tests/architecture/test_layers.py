@@ -182,8 +182,6 @@ def test_lower_layers_never_import_compare(project):
     assert layer_violations(project) == []
 
 
-@pytest.mark.xfail(strict=True, reason="the CLI's circle, validate's and explore's are "
-                   "broken up in the next commits (issue 15)")
 def test_no_import_cycles(project):
     assert import_cycles(project) == []
 
