@@ -144,6 +144,41 @@ def import_edges(mods: dict[str, Module]) -> list[Edge]:
     return edges
 
 
+def unresolved_imports(mods: dict[str, Module]) -> list[str]:
+    """Imports of a module of the packages that does not exist (a lazy import left behind
+    by a move fails only when its line runs)."""
+    packages = {m.split(".")[0] for m in mods}
+    out = []
+    for module in mods.values():
+        for node, line in _imports(module.tree):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            else:
+                base = _base(module, node)
+                names = [base] if base not in mods else [
+                    f"{base}.{a.name}" for a in node.names
+                    if mods[base].is_package and f"{base}.{a.name}" not in mods
+                    and a.name not in _defined(mods[base])]
+            for name in names:
+                if name.split(".")[0] in packages and name not in mods:
+                    out.append(f"{module.rel}:{line}: no module {name}")
+    return out
+
+
+def _defined(module: Module) -> set[str]:
+    """Names a module binds at its top level."""
+    names: set[str] = set()
+    for node in module.tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            names.update((a.asname or a.name).split(".")[0] for a in node.names)
+        elif isinstance(node, (ast.Assign, ast.AnnAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            names.update(t.id for t in targets if isinstance(t, ast.Name))
+    return names
+
+
 def layer_violations(mods: dict[str, Module], allowed=ALLOWED) -> list[str]:
     out: list[str] = []
     for e in import_edges(mods):
@@ -180,6 +215,10 @@ def test_the_packages_are_all_read(project):
 def test_lower_layers_never_import_compare(project):
     """kernel_model and agent_model do not import compare (nor each other)."""
     assert layer_violations(project) == []
+
+
+def test_every_import_names_a_module_that_exists(project):
+    assert unresolved_imports(project) == []
 
 
 def test_no_import_cycles(project):
@@ -228,6 +267,16 @@ def test_a_lazy_import_up_and_a_child_program_are_layer_violations(tmp_path):
     found = layer_violations(mods, {"top": {"low"}, "low": set()})
     assert [v.split(": ", 1)[1].split(" (")[0] for v in found] == [
         "low.a imports top.x", "low.b imports top.x"]
+
+
+def test_an_import_of_a_module_that_is_not_there_is_found(tmp_path):
+    _write(tmp_path, {
+        "p/__init__.py": "from .a import f\n",
+        "p/a.py": "def f():\n    from ._gone import g\n    from . import b, c\n",
+        "p/b.py": "from p import f, h\nimport p.nothing\n",
+    })
+    assert [u.split(": ", 1)[1] for u in unresolved_imports(modules(tmp_path, ("p",)))] == [
+        "no module p._gone", "no module p.c", "no module p.h", "no module p.nothing"]
 
 
 def test_a_cycle_through_a_package_reexport_is_found(tmp_path):
