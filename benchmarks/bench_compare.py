@@ -16,12 +16,12 @@ from __future__ import annotations
 import argparse
 import time
 
-from compare.interleavings import _MEMO as interleavings_memo
-from compare.interleavings import interleavings_for
 from compare.matrix import DEFAULT_SWEEP, SWEEP_STRATEGIES, Matrix
-from compare.scenarios import get_scenario, scenario_names
 from kernel_model import builtin_names, load_variant, run
 from kernel_model.execution import LeanRunner
+from kernel_model.scenarios import get_scenario, scenario_names
+from kernel_model.scenarios.interleavings import _MEMO as interleavings_memo
+from kernel_model.scenarios.interleavings import interleavings_for
 
 
 def per_interleaving(driver: str, scenario: str) -> None:

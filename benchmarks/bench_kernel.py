@@ -11,8 +11,8 @@ from __future__ import annotations
 import argparse
 import time
 
-from compare.scenarios import get_scenario
 from kernel_model import load_variant, run, run_batch, stress
+from kernel_model.scenarios import get_scenario
 
 
 def main() -> None:

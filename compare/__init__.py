@@ -6,9 +6,16 @@
     'masked'
 """
 
-from .interleavings import Interleavings, count_interleavings, interleavings_for
+from kernel_model.scenarios import (
+    Interleavings,
+    count_interleavings,
+    get_scenario,
+    interleavings_for,
+    register_scenario,
+    scenario_names,
+)
+
 from .matrix import Cell, Matrix
-from .scenarios import get_scenario, register_scenario, scenario_names
 from .verdict import Verdict
 
 __all__ = [

@@ -6,7 +6,7 @@ A matrix pair carries the driver's C source, the scenario's definition and the
 interleavings every driver runs (drawn once, on the client), and comes back as the judged
 cells of every agent: the same `Cell`s a local run computes. A validate phase carries the
 proposal's source and its arguments; on the worker it runs in a child process
-(`compare.validate.run_child`, as locally), with its output directory in a temporary
+(`compare.child.run_child`, as locally), with its output directory in a temporary
 folder whose files come back with the result and are written into the client's --out.
 """
 
@@ -45,7 +45,7 @@ _agent_caches: dict[str, Any] = {}
 def pair_task(payload) -> PairResult:
     """In a worker's child: run one driver on one scenario's interleavings and sweep, and
     judge it for every agent (agent results cached per scenario across tasks)."""
-    from .matrix import DriverScenario, _AgentCache
+    from .driver_scenario import DriverScenario, _AgentCache
 
     source, spec, scenario, interleavings, sweep, seed, agents = payload
     target = target_for(source, scenario, 20000)
@@ -107,7 +107,7 @@ def run_matrix(matrix, address: str,
 # ---- validate's phases -------------------------------------------------------------------
 @dataclass
 class PhaseResult:
-    child: Any  # compare.validate.ChildResult
+    child: Any  # compare.child.ChildResult
     files: dict[str, bytes]
 
 
@@ -128,7 +128,7 @@ def _swap(value: Any, pairs: list[tuple[str, str]]) -> Any:
 def phase_task(payload) -> PhaseResult:
     """In the Dask worker process itself (the phase runs in a child of it, as locally):
     materialise the proposal, run the phase, bring back the files it wrote."""
-    from .validate import run_child
+    from .child import run_child
 
     source, proposal, out, phase, args, timeout = payload
     variant_path = str(source.write())  # compiled by the child, into this worker's cache
@@ -179,7 +179,7 @@ class RemotePhases:
         return self.futures[key]
 
     def __call__(self, phase: str, args: dict[str, Any], timeout: float):
-        from .validate import ChildResult
+        from .child import ChildResult
 
         if phase == "explore-many":
             futs = [self.prefetch("explore", job, timeout) for job in args["jobs"]]
@@ -193,7 +193,7 @@ class RemotePhases:
     def _result(self, future):
         from distributed import KilledWorker
 
-        from .validate import ChildResult
+        from .child import ChildResult
 
         try:
             res: PhaseResult = future.result()

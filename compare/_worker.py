@@ -24,8 +24,7 @@ MAGIC = b"FRR1"
 
 def _batch(args: dict[str, Any]) -> dict[str, Any]:
     from kernel_model import run_batch
-
-    from .scenarios import get_scenario
+    from kernel_model.scenarios import get_scenario
 
     res = run_batch(args["driver"], get_scenario(args["scenario"]), args["executions"],
                     first_seed=args.get("first_seed", 1), strategy=args["strategy"],
@@ -37,8 +36,7 @@ def _batch(args: dict[str, Any]) -> dict[str, Any]:
 def _single(args: dict[str, Any]) -> dict[str, Any]:
     """One execution with the step log on: if it crashes, the log keeps its interleaving."""
     from kernel_model import load_variant, run
-
-    from .scenarios import get_scenario
+    from kernel_model.scenarios import get_scenario
 
     variant = load_variant(args["driver"])
     fd = os.open(args["log"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
@@ -64,8 +62,7 @@ def _explore(args: dict[str, Any]) -> dict[str, Any]:
     from pathlib import Path
 
     from kernel_model.explore import explore, write_outputs
-
-    from .scenarios import get_scenario
+    from kernel_model.scenarios import get_scenario
 
     # "a|b": the exhaustive searches in turn, a with EXHAUSTIVE_SHARE of the time, b with
     # what is left, until one completes or finds something
@@ -104,8 +101,7 @@ def _rates(args: dict[str, Any]) -> dict[str, Any]:
     from agent_model import run_pipeline
     from agent_model._variants import AGENT_VARIANTS
     from kernel_model import run
-
-    from .scenarios import get_scenario
+    from kernel_model.scenarios import get_scenario
 
     compiled = get_scenario(args["scenario"]).compile()
     order = [compiled.label_to_event(label) for label in args["events"]]
@@ -153,8 +149,7 @@ def _shrink(args: dict[str, Any]) -> dict[str, Any]:
 
     from kernel_model.explore._engine import Target, run_actors
     from kernel_model.explore.minimise import shrink, switches
-
-    from .scenarios import get_scenario
+    from kernel_model.scenarios import get_scenario
 
     target = Target.make(args["driver"], get_scenario(args["scenario"]))
     want, t_end = args["signal"], time.monotonic() + args.get("seconds", 10.0)
@@ -231,8 +226,7 @@ def _where(args: dict[str, Any]) -> dict[str, Any]:
 
     from kernel_model import load_variant, run
     from kernel_model.execution import actor_names, compress_schedule
-
-    from .scenarios import get_scenario
+    from kernel_model.scenarios import get_scenario
 
     compiled = get_scenario(args["scenario"]).compile()
     names = actor_names(compiled)
@@ -277,8 +271,7 @@ def _hunt(args: dict[str, Any]) -> dict[str, Any]:
     import signal
 
     from kernel_model import load_variant, run
-
-    from .scenarios import get_scenario
+    from kernel_model.scenarios import get_scenario
 
     variant = load_variant(args["driver"])
     log = os.open(args["log"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

@@ -35,12 +35,12 @@ import pytest
 
 from kernel_model import FlowraceError, builtin_names
 from kernel_model.errors import ProposalBuildError
+from kernel_model.scenarios import scenario_names
+from kernel_model.scenarios.interleavings import DEFAULT_SAMPLE, ENUMERATE_LIMIT
 
 from .findings import driver_findings
-from .interleavings import DEFAULT_SAMPLE, ENUMERATE_LIMIT
 from .matrix import DEFAULT_SWEEP, Cell, DriverSpec, Matrix, check_agent, default_agents
 from .report import details, markdown, print_matrix, write_json
-from .scenarios import scenario_names
 
 _KEY = pytest.StashKey["CompareSession"]()
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .validate import Validation
+    from .validation import Validation
 
 VERDICT_COLOURS = {"correct": "#2e7d32", "masked": "#ef6c00", "wrong": "#c62828",
                    "unsafe": "#6a1b9a"}

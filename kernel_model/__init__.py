@@ -3,7 +3,7 @@ driver core, variants) compiled with cffi, run under a deterministic scheduler o
 real threads.
 
     >>> from kernel_model import run
-    >>> from compare.scenarios import get_scenario
+    >>> from kernel_model.scenarios import get_scenario
     >>> out = run("original", get_scenario("lingering-rst"), schedule="cpu0@late0.ref,cpu1*")
     >>> sorted(out.kinds)
     ['leak']

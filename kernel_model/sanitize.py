@@ -99,7 +99,7 @@ def asan_environment() -> dict[str, str]:
 
 _ASAN_CHILD = """
 import sys
-from compare.scenarios import get_scenario, scenario_names
+from kernel_model.scenarios import get_scenario, scenario_names
 from kernel_model import run, run_batch
 driver, executions = sys.argv[1], int(sys.argv[2])
 for name in scenario_names():

@@ -14,14 +14,8 @@ records the explored states.
 
 from ._engine import Target
 from ._protocol import Found, Part, Progress, Strategy
-from ._session import (
-    STRATEGY_NAMES,
-    Counterexample,
-    ExploreResult,
-    explore,
-    make_strategy,
-    write_outputs,
-)
+from ._session import Counterexample, ExploreResult, explore, write_outputs
+from ._strategies import STRATEGY_NAMES, make_strategy
 from .minimise import Minimised, minimise
 from .picture import happens_before, render
 from .stategraph import StateGraph

@@ -52,7 +52,7 @@ class Target:
         elif isinstance(scenario, Scenario):
             sc, compiled = scenario, scenario.compile()
         else:
-            from compare.scenarios import get_scenario
+            from ..scenarios import get_scenario
 
             sc = get_scenario(str(scenario))
             compiled = sc.compile()

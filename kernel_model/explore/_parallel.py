@@ -11,13 +11,12 @@ from collections.abc import Callable
 
 from ._engine import Target
 from ._protocol import Part, Progress
+from ._strategies import make_strategy
 
 _TARGET: Target | None = None
 
 
 def _make(part: Part):
-    from . import make_strategy
-
     return make_strategy(part.strategy, **part.kwargs)
 
 

@@ -16,35 +16,10 @@ from ..execution import Outcome, run, save_trace
 from ..execution import actor_names as _actor_names
 from ._engine import Target, last_trace, run_actors
 from ._protocol import Found, Progress
+from ._strategies import EXHAUSTIVE, STRATEGY_NAMES, make_strategy
 from .minimise import minimise as _minimise
 
-STRATEGY_NAMES = ("dfs", "dfs-stateful", "random", "pct", "replay")
-EXHAUSTIVE = ("dfs", "dfs-stateful")  # a complete run is a proof
 DEFAULT_EXECUTIONS = 10_000  # random and pct, when neither a count nor a time is given
-
-
-def make_strategy(name: str, **kwargs):
-    if name == "dfs":
-        from .dfs import DfsStrategy
-
-        return DfsStrategy(**kwargs)
-    if name == "dfs-stateful":
-        from .stateful import StatefulStrategy
-
-        return StatefulStrategy(**kwargs)
-    if name == "random":
-        from .random import RandomStrategy
-
-        return RandomStrategy(**kwargs)
-    if name == "pct":
-        from .pct import PctStrategy
-
-        return PctStrategy(**kwargs)
-    if name == "replay":
-        from .replay import ReplayStrategy
-
-        return ReplayStrategy(**kwargs)
-    raise FlowraceError(f"unknown strategy {name!r}; strategies: {', '.join(STRATEGY_NAMES)}")
 
 
 @dataclass

@@ -120,7 +120,7 @@ def test_a_bad_address_is_one_line_and_exit_2(address, message):
 
 
 def test_without_a_cluster_dask_is_not_imported():
-    code = ("import compare.cli, compare.cli_compare, compare.cli_explore, compare.validate, "
+    code = ("import compare.cli, compare.cli.compare, compare.cli.explore, compare.validate, "
             "kernel_model.explore, sys\n"
             "from kernel_model.explore import explore\n"
             "explore('original', 'lingering-rst', 'dfs', minimise=False)\n"

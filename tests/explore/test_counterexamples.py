@@ -5,10 +5,10 @@ import json
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from compare.scenarios import get_scenario
 from kernel_model import load_trace, replay
 from kernel_model.explore import explore, happens_before, minimise
 from kernel_model.explore._engine import Target, run_actors, run_seed
+from kernel_model.scenarios import get_scenario
 
 LINGERING = Target.make("original", "lingering-rst")
 STORM = Target.make("assoc-count-free-on-drain", "rst-storm")
@@ -99,8 +99,8 @@ def test_random_and_pct_finds_reach_a_local_minimum_and_say_how_minimal():
     the bounded search (bound 0, 1, ... that could not complete) ate the whole time; the
     local shrink now always gets its share and runs to a local minimum, and the result
     says what is known (a local minimum, or the fewest possible)."""
-    from compare.scenarios import get_scenario
     from kernel_model.explore import explore
+    from kernel_model.scenarios import get_scenario
 
     for strategy in ("random", "pct"):
         res = explore("original", get_scenario("rst-storm"), strategy=strategy,

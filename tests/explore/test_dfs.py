@@ -4,10 +4,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from compare.scenarios import get_scenario
 from kernel_model import Actor, Classify, Delete, Flow, LatePacket, Poll, Scenario, builtin_names
 from kernel_model.explore import explore
 from kernel_model.explore._engine import Dfs, Target
+from kernel_model.scenarios import get_scenario
 
 # correct designs and the small scenarios dfs proves them on (complete, no violation)
 CORRECT = {

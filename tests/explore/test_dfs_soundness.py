@@ -22,8 +22,8 @@ def retry_under_lock(tmp_path: Path, limit: int) -> Path:
 
 
 def test_the_hand_written_schedule_shows_the_use_after_free(tmp_path):
-    from compare.scenarios import get_scenario
     from kernel_model import run
+    from kernel_model.scenarios import get_scenario
 
     out = run(str(retry_under_lock(tmp_path, 2)), get_scenario("late-packets"), schedule=UAF)
     assert "use_after_free" in out.kinds

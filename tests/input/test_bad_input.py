@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 import kernel_model._children
 from compare.cli import main
-from compare.scenarios import scenario_names
+from kernel_model.scenarios import scenario_names
 
 U64 = 1 << 64
 
@@ -302,8 +302,8 @@ def test_the_agent_api_names_the_bad_argument(data):
 @settings(max_examples=200, deadline=None)
 @given(st.data())
 def test_the_kernel_api_names_the_bad_argument(data):
-    from compare.scenarios import get_scenario
     from kernel_model import Actor, Classify, Delete, Flow, Poll, Scenario, run, stress
+    from kernel_model.scenarios import get_scenario
 
     def scenario(flows, actors):
         return Scenario(name="t", description="", flows=flows, actors=actors)

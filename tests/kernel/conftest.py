@@ -2,8 +2,8 @@ from pathlib import Path
 
 import pytest
 
-from compare.scenarios import get_scenario
 from kernel_model import load_variant
+from kernel_model.scenarios import get_scenario
 
 C_DIR = Path(__file__).parent / "c"
 

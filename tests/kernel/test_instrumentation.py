@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from compare.scenarios import get_scenario
 from compare.validate import validate
 from kernel_model import Actor, Classify, Delete, Flow, Scenario, run, run_batch
 from kernel_model.explore import explore
 from kernel_model.explore._engine import Dfs, Target
+from kernel_model.scenarios import get_scenario
 from kernel_model.variants import load_variant
 
 PROPOSALS = Path(__file__).parent / "proposals"

@@ -13,10 +13,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from compare.scenarios import get_scenario
 from kernel_model import run
 from kernel_model._build import csrc_dir
 from kernel_model.explore import explore
+from kernel_model.scenarios import get_scenario
 
 DEREF = """VOID FlowVariantClassifyDereference(PFLOW_CONTEXT Flow)
 {
@@ -95,8 +95,8 @@ def test_a_dpc_level_lock_below_dispatch_is_an_irql_finding(tmp_path):
 def test_every_hook_runs_at_its_contract_level():
     """The contract table's levels, as the core calls each hook on every built-in
     scenario: no `irql` finding for any built-in variant (they follow the contract)."""
-    from compare.scenarios import scenario_names
     from kernel_model import builtin_names, run_batch
+    from kernel_model.scenarios import scenario_names
 
     for driver in builtin_names():
         for scenario in scenario_names():

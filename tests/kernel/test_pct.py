@@ -1,8 +1,8 @@
 """PCT draws its change points from 1..k, where k is the scenario's length in steps."""
 
-from compare.scenarios import get_scenario
 from kernel_model import load_variant, run
 from kernel_model.execution import pct_steps_for
+from kernel_model.scenarios import get_scenario
 
 
 def test_change_points_span_the_whole_execution():

@@ -4,8 +4,8 @@ caught with the failure DESIGN.md names for them. (Exhaustive proofs: tests/expl
 
 import pytest
 
-from compare.scenarios import get_scenario, scenario_names
 from kernel_model import builtin_names, run, run_batch
+from kernel_model.scenarios import get_scenario, scenario_names
 
 CORRECT = ["assoc-count", "dec-and-lock", "flow-lock", "last-ref", "retry-bounded-sweep"]
 # variant -> (a scenario that shows it, the check it must fire)

@@ -11,11 +11,11 @@ import click
 from rich.console import Console
 from rich.markup import escape
 
-from .cli import Seconds, main, user_errors
-from .validate import GRACE, Validation, validate
+from ..validate import GRACE, Validation, validate
+from .helpers import Seconds, user_errors
 
 
-@main.command("validate")
+@click.command("validate")
 @click.argument("proposal", type=click.Path(dir_okay=False))
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default="flowrace-out",
               show_default=True, help="where the report and the counterexamples go")

@@ -1,5 +1,6 @@
 """Identical interleavings: counting, enumerating and sampling linear extensions, how the
-event-order scheduler follows one, and the lean execution path the matrix runs on."""
+event-order scheduler follows one, and the lean execution path the matrix runs on (what the
+matrix builds from it: compare/test_matrix.py)."""
 
 from __future__ import annotations
 
@@ -11,8 +12,8 @@ import pytest
 
 from kernel_model import builtin_names, run
 from kernel_model.execution import LeanRunner, record_key
-
-from .interleavings import (
+from kernel_model.scenarios import get_scenario
+from kernel_model.scenarios.interleavings import (
     _Lattice,
     _uniform,
     _walked,
@@ -21,7 +22,6 @@ from .interleavings import (
     interleavings_for,
     sample_interleavings,
 )
-from .scenarios import get_scenario
 
 
 def is_linear_extension(graph: nx.DiGraph, order) -> bool:
@@ -138,47 +138,3 @@ def test_lean_path_returns_what_the_full_path_does(driver):
     for seed in (1, 2, 3):
         assert runner.run(seed=seed, strategy="pct").kinds == run(
             driver, compiled, seed=seed, strategy="pct").kinds
-
-
-@pytest.mark.parametrize("scenario", ["client-restart", "two-clients", "late-packets"])
-def test_what_the_agents_see_is_outcome_agent_steps(scenario):
-    """The matrix builds the agents' input from lean executions; it is what
-    `Outcome.agent_steps()` gives for the same execution (timestamps aside)."""
-    from .matrix import Matrix, _fields
-
-    m = Matrix(["original"], ["workaround"], [scenario], sweep=3)
-    ds = m.driver_scenario("original", scenario)
-    checked = 0
-    for ref, cid, _ in ds.executions[::37]:
-        outcome = ds._full(ref)
-        if {"livelock", "deadlock"} & outcome.kinds:
-            continue  # a stopped execution: Outcome lists restarts that never began
-        full = tuple((s.kind, s.client, s.time, tuple(record_key(_fields(r)) for r in s.open),
-                      tuple(record_key(_fields(r)) for r in s.closed))
-                     for s in outcome.agent_steps())
-        assert ds.classes[cid].agent_key == full, ref
-        checked += 1
-    assert checked
-
-
-def test_user_space_on_two_actors_takes_the_full_path():
-    """User-space operations on two actors: the matrix reads their order from the step
-    trace (here the second poll waits for the first, as one client's polls do)."""
-    from kernel_model import Actor, Classify, Delete, Flow, LatePacket, Poll, Scenario
-
-    from .matrix import Matrix
-
-    sc = Scenario(
-        name="two-pollers", description="lingering-rst polled from two user-space threads",
-        flows=[Flow(cookie=0xCAFEBABE)],
-        actors=[Actor("cpu0", 0, [Classify(0, "rst-recv", bytes=60, inbound=True, assoc=0),
-                                  LatePacket(0, "data", bytes=200)]),
-                Actor("cpu1", 1, [Delete(0, a) for a in range(4)]),
-                Actor("agentA", 2, [Poll("c1")]),
-                Actor("agentB", 3, [Poll("c1", after=("agentA.poll0",))])])
-    m = Matrix(["original"], ["workaround"], [sc], sweep=2)
-    ds = m.driver_scenario("original", "two-pollers")
-    assert not ds._lean
-    cell = m.cell("original", "workaround", "two-pollers")
-    assert cell.verdict.name == "MASKED" and cell.interleavings == len(
-        enumerate_interleavings(sc.compile()))

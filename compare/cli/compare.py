@@ -10,21 +10,21 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from kernel_model import FlowraceError, builtin_names
+from kernel_model.scenarios.interleavings import DEFAULT_SAMPLE, ENUMERATE_LIMIT
 
-from .cli import SEED, _emit_json, main, user_errors
-from .findings import (
+from ..findings import (
     DEFAULT_FAIL_ON,
     driver_findings,
     driver_summary,
     failing_cells,
     parse_fail_on,
 )
-from .interleavings import DEFAULT_SAMPLE, ENUMERATE_LIMIT
-from .matrix import DEFAULT_SWEEP, SWEEP_STRATEGIES, DriverSpec, Matrix, default_agents
-from .report import console_for_tables, print_matrix, to_json
+from ..matrix import DEFAULT_SWEEP, SWEEP_STRATEGIES, DriverSpec, Matrix, default_agents
+from ..report import console_for_tables, print_matrix, to_json
+from .helpers import SEED, emit_json, user_errors
 
 
-@main.command("compare")
+@click.command("compare")
 @click.option("--scenario", "scenarios", multiple=True, metavar="NAME",
               help="a scenario (repeat for several; default: every built-in scenario)")
 @click.option("--driver", "drivers", multiple=True, metavar="NAME",
@@ -107,7 +107,7 @@ def compare_cmd(scenarios, drivers, fixes, agents, interleavings, seed, sweep, t
             bar.update(task, advance=n, description=f"{driver} × {scenario}")
 
         if cluster is not None:
-            from ._cluster import run_matrix
+            from .._cluster import run_matrix
 
             def status(st) -> None:
                 bar.update(task, description=f"cluster: {st['done']} pairs done, "
@@ -128,7 +128,7 @@ def compare_cmd(scenarios, drivers, fixes, agents, interleavings, seed, sweep, t
                                    "findings": [asdict(f) for f in
                                                 driver_findings(cells, d.name)]}
                           for d in matrix.drivers}
-        _emit_json(doc)
+        emit_json(doc)
     else:
         console = console_for_tables()
         print_matrix(cells, console, matrix, show_details=details)

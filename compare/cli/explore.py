@@ -17,7 +17,7 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 from kernel_model.explore import explore
 from kernel_model.timeline import print_outcome
 
-from .cli import SEED, Seconds, jobs_option, main, user_errors
+from .helpers import SEED, Seconds, jobs_option, user_errors
 
 
 class _OneLineUsage(click.Command):
@@ -124,8 +124,8 @@ def explore_cmd(driver, scenario_name, strategy, max_executions, time_budget, pr
     violation was found (for dfs: in a complete search, a proof), 1 when one was (its
     minimised counterexample is written to --out), 3 when a dfs found nothing but did not
     complete (INCONCLUSIVE), 2 on bad input."""
-    from compare.scenarios import get_scenario
     from kernel_model import load_variant
+    from kernel_model.scenarios import get_scenario
 
     scenario = get_scenario(scenario_name)
     jobs = jobs_option(jobs)
@@ -241,6 +241,3 @@ def _print_graph(res, console: Console) -> None:
     console.print(f"  state graph: {s['states']:,} states, {s['edges']:,} edges, "
                   f"{s['terminal_states']:,} terminal ({s['terminal_states_with_violations']:,} "
                   "with violations)" + (" [truncated]" if s["truncated"] else ""))
-
-
-main.add_command(explore_cmd)

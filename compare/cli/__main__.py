@@ -1,0 +1,5 @@
+"""`python -m compare.cli ...`: the same as `flowrace ...`."""
+
+from .entry import main
+
+main()
