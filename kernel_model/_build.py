@@ -51,6 +51,7 @@ ENGINE_SOURCES = (
     "engine/fr_ctx.c",
     "engine/shim.c",
     "engine/explore.c",
+    "engine/stategraph.c",
     "engine/stateful.c",
     "engine/access.c",
     "engine/race.c",

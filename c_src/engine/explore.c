@@ -1,7 +1,7 @@
 /*
  * explore.c - systematic exploration inside the engine: the depth-first search
- * over schedules with dynamic partial-order reduction, its shards, the count of
- * the interleavings it stands for, and the state graph.
+ * over schedules with dynamic partial-order reduction, its shards, and the count
+ * of the interleavings it stands for (the state graph it may feed: stategraph.c).
  *
  * The search is stateless (Flanagan & Godefroid, POPL 2005, with sleep sets): an
  * execution re-runs from the start with a forced prefix of choices, then takes
@@ -30,7 +30,7 @@
  * worse than wasteful: its reversal cannot happen, and its clock would hide the
  * race that can (the lock acquisition that opened the critical section).
  *
- * Spins (engine.c, "spins"): after YieldProcessor a spinner waits until another
+ * Spins (spin.c): after YieldProcessor a spinner waits until another
  * actor writes a word its iteration accessed, or runs a burst (its next
  * iterations alone). Whether it may run, and which of the two it does, depends
  * on the writes to those words: the step that ends a wait reads them all. A
@@ -69,7 +69,7 @@
 enum { C_WRITE = 1, C_FREE = 2, C_LOCK = 4, C_UNLOCK = 8, C_WORLD = 16, C_WROTE = 32,
        C_FORCED = 64 };
 #define FP_KEYS 4 /* words a spin's wait may read; more read the world */
-#define FP_HELD 8 /* spin locks an actor may hold at once (engine.c: FR_MAX_HELD) */
+#define FP_HELD 8 /* spin locks an actor may hold at once (fr_internal.h: FR_MAX_HELD) */
 
 typedef struct fp {
     uintptr_t key;
@@ -964,182 +964,4 @@ int fr_dfs_shard(int index, int *actors, int cap, uint32_t *sleep)
     if (sleep)
         *sleep = X.shard_sleep[index];
     return row[0];
-}
-
-/* ---- the state graph --------------------------------------------------------------------- */
-static struct {
-    FR_GRAPH_NODE *nodes;
-    int n_nodes, nodes_cap;
-    int *node_slots; /* open addressing: node index + 1 */
-    int node_slot_cap;
-    FR_GRAPH_EDGE *edges;
-    uint64_t *edge_keys;
-    int n_edges, edges_cap;
-    int *edge_slots;
-    int edge_slot_cap;
-    int max_edges;
-    int truncated;
-} G;
-
-void fr_graph_reset(int max_edges)
-{
-    G.n_nodes = 0;
-    G.n_edges = 0;
-    G.truncated = 0;
-    G.max_edges = max_edges > 0 ? max_edges : 1 << 20;
-    if (G.node_slots)
-        memset(G.node_slots, 0, sizeof(int) * (size_t)G.node_slot_cap);
-    if (G.edge_slots)
-        memset(G.edge_slots, 0, sizeof(int) * (size_t)G.edge_slot_cap);
-}
-
-static uint64_t fmix(uint64_t k)
-{
-    k ^= k >> 33;
-    k *= 0xFF51AFD7ED558CCDULL;
-    k ^= k >> 33;
-    k *= 0xC4CEB9FE1A85EC53ULL;
-    k ^= k >> 33;
-    return k;
-}
-
-static int rehash(int **slots, int *slot_cap, int count, uint64_t (*key_of)(int))
-{
-    int cap = *slot_cap ? *slot_cap * 2 : 4096;
-    int *s = calloc((size_t)cap, sizeof(int));
-    if (!s)
-        return 0;
-    for (int i = 0; i < count; i++) {
-        uint64_t h = fmix(key_of(i));
-        size_t j = (size_t)(h & (uint64_t)(cap - 1));
-        while (s[j])
-            j = (j + 1) & (size_t)(cap - 1);
-        s[j] = i + 1;
-    }
-    free(*slots);
-    *slots = s;
-    *slot_cap = cap;
-    return 1;
-}
-
-static uint64_t node_key(int i) { return G.nodes[i].hash; }
-static uint64_t edge_key(int i) { return G.edge_keys[i]; }
-
-int fr_graph_state(uint64_t hash, int initial)
-{
-    if ((G.n_nodes + 1) * 2 > G.node_slot_cap &&
-        !rehash(&G.node_slots, &G.node_slot_cap, G.n_nodes, node_key))
-        return -1;
-    size_t mask = (size_t)G.node_slot_cap - 1;
-    size_t j = (size_t)(fmix(hash) & mask);
-    while (G.node_slots[j]) {
-        FR_GRAPH_NODE *nd = &G.nodes[G.node_slots[j] - 1];
-        if (nd->hash == hash) {
-            nd->visits++;
-            nd->initial |= initial;
-            return G.node_slots[j] - 1;
-        }
-        j = (j + 1) & mask;
-    }
-    if (G.n_edges >= G.max_edges) {
-        G.truncated = 1;
-        return -1;
-    }
-    if (G.n_nodes == G.nodes_cap) {
-        int cap = G.nodes_cap ? G.nodes_cap * 2 : 4096;
-        FR_GRAPH_NODE *nn = realloc(G.nodes, sizeof(FR_GRAPH_NODE) * (size_t)cap);
-        if (!nn)
-            return -1;
-        G.nodes = nn;
-        G.nodes_cap = cap;
-    }
-    FR_GRAPH_NODE *nd = &G.nodes[G.n_nodes];
-    memset(nd, 0, sizeof *nd);
-    nd->hash = hash;
-    nd->initial = initial;
-    nd->visits = 1;
-    G.node_slots[j] = ++G.n_nodes;
-    return G.n_nodes - 1;
-}
-
-void fr_graph_link(int from, int to, int actor, int op, const volatile void *obj)
-{
-    if (from < 0 || to < 0)
-        return;
-    int kind, index, offset;
-    fr_describe_obj(obj, &kind, &index, &offset);
-    uint64_t key = fmix((uint64_t)from * 0x9E3779B97F4A7C15ULL ^ (uint64_t)to) ^
-                   fmix((uint64_t)actor << 40 ^ (uint64_t)op << 32 ^ (uint64_t)(kind + 1) << 24 ^
-                        (uint64_t)(uint32_t)(index + 1) << 12 ^ (uint64_t)(uint32_t)offset);
-    if ((G.n_edges + 1) * 2 > G.edge_slot_cap &&
-        !rehash(&G.edge_slots, &G.edge_slot_cap, G.n_edges, edge_key))
-        return;
-    size_t mask = (size_t)G.edge_slot_cap - 1;
-    size_t j = (size_t)(fmix(key) & mask);
-    while (G.edge_slots[j]) {
-        int e = G.edge_slots[j] - 1;
-        FR_GRAPH_EDGE *ed = &G.edges[e];
-        if (G.edge_keys[e] == key && ed->src == from && ed->dst == to && ed->actor == actor &&
-            ed->op == op && ed->obj_kind == kind && ed->obj_index == index &&
-            ed->obj_offset == offset) {
-            ed->count++;
-            return;
-        }
-        j = (j + 1) & mask;
-    }
-    if (G.n_edges >= G.max_edges) {
-        G.truncated = 1;
-        return;
-    }
-    if (G.n_edges == G.edges_cap) {
-        int cap = G.edges_cap ? G.edges_cap * 2 : 4096;
-        FR_GRAPH_EDGE *ne = realloc(G.edges, sizeof(FR_GRAPH_EDGE) * (size_t)cap);
-        uint64_t *nk = realloc(G.edge_keys, sizeof(uint64_t) * (size_t)cap);
-        if (ne)
-            G.edges = ne;
-        if (nk)
-            G.edge_keys = nk;
-        if (!ne || !nk)
-            return;
-        G.edges_cap = cap;
-    }
-    FR_GRAPH_EDGE *ed = &G.edges[G.n_edges];
-    ed->src = from;
-    ed->dst = to;
-    ed->actor = actor;
-    ed->op = op;
-    ed->obj_kind = kind;
-    ed->obj_index = index;
-    ed->obj_offset = offset;
-    ed->count = 1;
-    G.edge_keys[G.n_edges] = key;
-    G.edge_slots[j] = ++G.n_edges;
-}
-
-void fr_graph_terminal(int node, uint32_t kinds)
-{
-    if (node < 0 || node >= G.n_nodes)
-        return;
-    G.nodes[node].terminal = 1;
-    G.nodes[node].kinds |= kinds;
-}
-
-int fr_graph_nodes(void) { return G.n_nodes; }
-int fr_graph_edges(void) { return G.n_edges; }
-int fr_graph_truncated(void) { return G.truncated; }
-
-void fr_graph_node(int i, FR_GRAPH_NODE *out)
-{
-    if (i >= 0 && i < G.n_nodes)
-        *out = G.nodes[i];
-    else
-        memset(out, 0, sizeof *out);
-}
-
-void fr_graph_edge(int i, FR_GRAPH_EDGE *out)
-{
-    if (i >= 0 && i < G.n_edges)
-        *out = G.edges[i];
-    else
-        memset(out, 0, sizeof *out);
 }

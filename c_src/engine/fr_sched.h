@@ -66,7 +66,7 @@ int fr_stateful_note(int op, const volatile void *obj, int size, int op_index); 
 int64_t fr_stateful_states(void);
 int64_t fr_stateful_bytes(void);
 
-/* explore.c: the state graph, fed by the loop when FR_RUN_SPEC.record_states is set */
+/* stategraph.c: the state graph, fed by the loop when FR_RUN_SPEC.record_states is set */
 int fr_graph_state(uint64_t hash, int initial);
 void fr_graph_link(int from, int to, int actor, int op, const volatile void *obj);
 void fr_graph_terminal(int node, uint32_t kinds);
