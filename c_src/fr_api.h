@@ -375,6 +375,7 @@ typedef struct FR_DFS_STATUS {
     int64_t revisits;       /* stateful: executions cut at a state visited before */
     int64_t visited_bytes;  /* stateful: memory of the visited set */
     int64_t step_bound_hit; /* executions that reached the step bound (stateful: incomplete) */
+    int reduced;            /* stateful: the reduction held to the end (no cycle dropped it) */
 } FR_DFS_STATUS;
 
 int fr_dfs_start(const FR_SCENARIO_SPEC *scenario, const FR_RUN_SPEC *run,

@@ -91,6 +91,8 @@ typedef struct node {
     int chosen;
     int preempt; /* preemptions among the steps before this one */
     fp f;        /* the chosen step's footprint */
+    int64_t sid; /* stateful: the number of the state before the step, -1 if none */
+    int fresh;   /* stateful with reduction: its summary is not written yet */
 } node;
 
 static struct {
@@ -100,6 +102,11 @@ static struct {
     int *prefix;
     node *nodes;
     int *vc;       /* per step: for each actor, the latest of its steps that happens before */
+    fr_touch *nt;  /* stateful with reduction, per step: what the chosen step touches */
+    fr_touch *sums; /* per step, MAXA actors: what each actor's steps below it touch */
+    int sums_cap;
+    int64_t cut_sid; /* the visited state an execution was cut at */
+    int cycle;     /* a cut at a state still on the path: the graph has a cycle */
     int cap;
     int na;
     int len;       /* nodes on the current path */
@@ -132,20 +139,31 @@ static double now_s(void)
 
 static int grow(int need)
 {
-    if (need <= X.cap)
-        return 1;
-    int cap = X.cap ? X.cap : 256;
-    while (cap < need)
-        cap *= 2;
-    node *n = realloc(X.nodes, sizeof(node) * (size_t)cap);
-    if (!n)
-        return 0;
-    X.nodes = n;
-    int *v = realloc(X.vc, sizeof(int) * (size_t)cap * MAXA);
-    if (!v)
-        return 0;
-    X.vc = v;
-    X.cap = cap;
+    if (need > X.cap) {
+        int cap = X.cap ? X.cap : 256;
+        while (cap < need)
+            cap *= 2;
+        node *n = realloc(X.nodes, sizeof(node) * (size_t)cap);
+        if (!n)
+            return 0;
+        X.nodes = n;
+        int *v = realloc(X.vc, sizeof(int) * (size_t)cap * MAXA);
+        if (!v)
+            return 0;
+        X.vc = v;
+        X.cap = cap;
+    }
+    if (X.spec.stateful && X.sums_cap < X.cap) {
+        fr_touch *t = realloc(X.nt, sizeof(fr_touch) * (size_t)X.cap);
+        if (!t)
+            return 0;
+        X.nt = t;
+        fr_touch *u = realloc(X.sums, sizeof(fr_touch) * (size_t)X.cap * MAXA);
+        if (!u)
+            return 0;
+        X.sums = u;
+        X.sums_cap = X.cap;
+    }
     return 1;
 }
 
@@ -319,6 +337,219 @@ static int race_point(int i)
     return i;
 }
 
+/* ---- stateful search with reduction: what a finished state's steps touch -------------
+ * A search that cuts an execution at a visited state skips the steps that would follow:
+ * the races between them and the steps before the cut are not seen. So each finished
+ * state keeps a summary, per actor, of what every step below it touched (explored from
+ * there, through further cuts, and the steps still pending at the ends), and a cut
+ * reverses, conservatively, every race the summary may hold (sr_cut_races): with the
+ * rule of Flanagan and Godefroid, whose sets are persistent at every state, which is
+ * what makes cutting at a state sound (Yang, Chen, Gopalakrishnan, Kirby, SPIN 2008).
+ * Words are kept as bits of a 256-bit mask: a collision makes more steps dependent,
+ * never fewer. A cut at a state still on the path (a cycle, which that combination does
+ * not cover) makes the search start over without reduction. */
+static void join(int *dst, const int *src);
+
+#define T_WORLD 1
+#define T_WROTE 2
+
+static void touch_word(uint64_t m[4], uint64_t word)
+{
+    unsigned b = (unsigned)((word * 0x9E3779B97F4A7C15ULL) >> 56);
+    m[b >> 6] |= 1ULL << (b & 63);
+}
+
+static void touch_range(uint64_t m[4], uintptr_t key, int size)
+{
+    uintptr_t a = key >> 3, b = (key + (uintptr_t)(size > 0 ? size : 1) - 1) >> 3;
+    if (b - a >= 32) {
+        for (int k = 0; k < 4; k++)
+            m[k] = ~0ULL;
+        return;
+    }
+    for (uintptr_t w = a; w <= b; w++)
+        touch_word(m, (uint64_t)w << 3 | 4); /* never a special key's word (1, 2) */
+}
+
+/* Add what the step f touches to t: the over-approximation of dependent() below. A
+ * step taken while holding a spin lock goes to that lock's slot (if there is room). */
+static void touch_add(fr_touch *t, const fp *f)
+{
+    t->cpus |= 1ULL << (f->cpu & 63);
+    if (f->cat & C_WORLD)
+        t->flags |= T_WORLD;
+    if (f->cat & C_WROTE)
+        t->flags |= T_WROTE;
+    uint64_t *r = t->r, *w = t->w;
+    if (f->nheld > 0) {
+        uint32_t k = 0;
+        while (k < t->nlocks && t->lock[k] != f->held[0])
+            k++;
+        if (k == t->nlocks && k < FR_TOUCH_LOCKS)
+            t->lock[t->nlocks++] = f->held[0];
+        if (k < t->nlocks) {
+            r = t->lr[k];
+            w = t->lw[k];
+        }
+    }
+    uint64_t *m = (f->cat & (C_WRITE | C_WROTE)) ? w : r;
+    if (f->key == KEY_LISTS || f->key == KEY_POOL)
+        touch_word(m, f->key);
+    else if (f->key)
+        touch_range(m, f->key, f->size);
+    if (f->block >= 0) /* a free conflicts with any access to its block, and the lists */
+        touch_word((f->cat & C_FREE) ? w : r, 0xB10C000000000000ULL + (uint64_t)f->block);
+    if (f->cat & C_FREE)
+        touch_word(w, KEY_LISTS);
+    for (int k = 0; k < f->nwait; k++)
+        touch_range(r, f->wait[k], f->wait_size[k]);
+}
+
+static void masks_or(uint64_t *dr, uint64_t *dw, const uint64_t *sr_, const uint64_t *sw)
+{
+    for (int k = 0; k < 4; k++) {
+        dr[k] |= sr_[k];
+        dw[k] |= sw[k];
+    }
+}
+
+static void touch_or(fr_touch *dst, const fr_touch *src)
+{
+    masks_or(dst->r, dst->w, src->r, src->w);
+    dst->cpus |= src->cpus;
+    dst->flags |= src->flags;
+    for (uint32_t j = 0; j < src->nlocks; j++) {
+        uint32_t k = 0;
+        while (k < dst->nlocks && dst->lock[k] != src->lock[j])
+            k++;
+        if (k == dst->nlocks && k < FR_TOUCH_LOCKS)
+            dst->lock[dst->nlocks++] = src->lock[j];
+        if (k < dst->nlocks)
+            masks_or(dst->lr[k], dst->lw[k], src->lr[j], src->lw[j]);
+        else /* no room: as if taken without the lock */
+            masks_or(dst->r, dst->w, src->lr[j], src->lw[j]);
+    }
+}
+
+static int masks_dep(const fr_touch *e, const uint64_t *r, const uint64_t *w)
+{
+    for (int k = 0; k < 4; k++)
+        if (((e->w[k] | e->lw[0][k]) & (r[k] | w[k])) | ((e->r[k] | e->lr[0][k]) & w[k]))
+            return 1;
+    return 0;
+}
+
+/* May the step g (touching e) depend on, and be co-enabled with, one of the steps
+ * summarised in t? A summarised step that holds a spin lock g holds is ordered with it. */
+static int touch_dep(const fp *g, const fr_touch *e, const fr_touch *t)
+{
+    if (e->cpus & t->cpus)
+        return 1;
+    if (((e->flags & T_WORLD) && (t->flags & T_WROTE)) ||
+        ((t->flags & T_WORLD) && (e->flags & T_WROTE)))
+        return 1;
+    if (masks_dep(e, t->r, t->w))
+        return 1;
+    for (uint32_t k = 0; k < t->nlocks; k++) {
+        int held = 0;
+        for (int h = 0; h < g->nheld && !held; h++)
+            held = g->held[h] == t->lock[k];
+        if (!held && masks_dep(e, t->lr[k], t->lw[k]))
+            return 1;
+    }
+    return 0;
+}
+
+static int sr(void) { return X.spec.stateful && X.spec.reduction && X.spec.split_depth <= 0; }
+
+/* The execution that just ended (n steps) was cut at a finished state whose steps t
+ * summarises: every step of the path that one of them may race with is reversed, the
+ * actor run first there (or, if it could not run, everyone). */
+static void sr_cut_races(const fr_touch *t, int n)
+{
+    for (int p = 0; p < X.na - 1; p++) { /* the settle poll begins after everyone's end */
+        if (!t[p].cpus)
+            continue; /* no steps below */
+        const int *clock = X.last[p] >= 0 ? &X.vc[(size_t)X.last[p] * MAXA] : NULL;
+        for (int i = n - 1; i >= X.floor; i--) {
+            const node *g = &X.nodes[i];
+            if (g->f.actor == p || (clock && clock[g->f.actor] >= i) || !touch_dep(&g->f, &X.nt[i], &t[p]))
+                continue;
+            int r = race_point(i);
+            if (r < X.floor)
+                continue;
+            node *m = &X.nodes[r];
+            m->backtrack |= (m->enabled >> p & 1) ? 1u << p : m->enabled;
+        }
+    }
+}
+
+/* The summaries of the path's states, from the bottom: tail is what follows the last
+ * step (the cut state's summary, or the steps still pending at the end). */
+static void sr_propagate(const fr_touch *tail, int n)
+{
+    fr_touch acc[MAXA];
+    size_t width = sizeof(fr_touch) * (size_t)X.na;
+    memcpy(acc, tail, width);
+    for (int k = n - 1; k >= X.floor; k--) {
+        node *nd = &X.nodes[k];
+        touch_or(&acc[nd->f.actor], &X.nt[k]);
+        fr_touch *s = &X.sums[(size_t)k * MAXA];
+        if (nd->fresh) {
+            memcpy(s, acc, width);
+            nd->fresh = 0;
+            continue;
+        }
+        int changed = 0;
+        for (int a = 0; a < X.na; a++) {
+            fr_touch u = s[a];
+            touch_or(&u, &acc[a]);
+            if (memcmp(&u, &s[a], sizeof u)) {
+                s[a] = u;
+                changed = 1;
+            }
+        }
+        if (!changed)
+            break; /* the states above hold it already */
+    }
+}
+
+static void sr_end(int n)
+{
+    fr_touch tail[MAXA];
+    memset(tail, 0, sizeof tail);
+    if (X.cut == 4) {
+        uint32_t id;
+        const fr_touch *t = NULL;
+        if (!fr_stateful_finished(X.cut_sid, &id) || !(t = fr_stateful_summary(id))) {
+            X.cycle = 1; /* on the path (or no memory for its summary) */
+            return;
+        }
+        sr_cut_races(t, n);
+        memcpy(tail, t, sizeof(fr_touch) * (size_t)X.na);
+    } else {
+        for (int p = 0; p < X.na; p++) {
+            fr_actor_view pv;
+            fr_sched_view(p, &pv);
+            if (pv.status == FR_VIEW_DONE)
+                continue;
+            fp f;
+            pending_fp(p, &f);
+            touch_add(&tail[p], &f);
+        }
+    }
+    sr_propagate(tail, n);
+}
+
+/* Nodes from depth d down leave the path: their states are finished. */
+static void sr_finish(int d)
+{
+    for (int k = X.len - 1; k >= d && k >= X.floor; k--)
+        if (X.nodes[k].sid >= 0)
+            fr_stateful_finish(X.nodes[k].sid,
+                               fr_stateful_summary_intern(&X.sums[(size_t)k * MAXA], X.na));
+}
+
 /* ---- the search ---------------------------------------------------------------------- */
 static int is_preemption(int d, int chosen)
 {
@@ -345,6 +576,10 @@ static void reverse_race(int i, int last, int actor, const int *clock)
     if (i < X.floor)
         return;
     node *n = &X.nodes[i];
+    if (X.spec.stateful) { /* Flanagan-Godefroid: persistent sets, which a cut needs */
+        n->backtrack |= (n->enabled >> actor & 1) ? 1u << actor : n->enabled;
+        return;
+    }
     int ai = X.nodes[i].f.actor;
     uint32_t initials = 0, seen = 0;
     for (int j = i + 1; j < last; j++) {
@@ -461,9 +696,16 @@ int fr_dfs_pick(int d, uint32_t mask, int current)
         X.cut = 2;
         return -1;
     }
-    if (X.spec.stateful && d >= X.floor && !fr_stateful_visit()) {
-        X.cut = 4; /* explored from its first visit (stateful.c) */
-        return -1;
+    n->sid = -1;
+    if (X.spec.stateful && d >= X.floor) {
+        int64_t id;
+        if (!fr_stateful_visit_id(&id)) {
+            X.cut = 4; /* explored from its first visit (stateful.c) */
+            X.cut_sid = id;
+            return -1;
+        }
+        n->sid = id;
+        n->fresh = 1;
     }
     n->enabled = mask;
     n->preempt = d ? X.nodes[d - 1].preempt + is_preemption(d - 1, X.nodes[d - 1].chosen) : 0;
@@ -477,8 +719,8 @@ int fr_dfs_pick(int d, uint32_t mask, int current)
         }
     } else {
         n->sleep = d == X.floor && X.floor > 0 ? X.spec.prefix_sleep : X.next_sleep;
-        if (!X.spec.reduction)
-            n->sleep = 0;
+        if (!X.spec.reduction || X.spec.stateful)
+            n->sleep = 0; /* sleep sets would need the state's own (Godefroid) */
         uint32_t cand = mask & ~n->sleep;
         if (!cand) {
             X.cut = 1;
@@ -524,6 +766,10 @@ void fr_dfs_stepped(int d, int c, int op, const volatile void *obj, int op_index
     fr_actor_view v;
     fr_sched_view(c, &v);
     footprint(&n->f, c, op, obj, fr_sched_step_size(d), op_index, wrote, 0, &v, owned, forced);
+    if (X.spec.stateful) {
+        memset(&X.nt[d], 0, sizeof X.nt[d]);
+        touch_add(&X.nt[d], &n->f);
+    }
     if (X.spec.stateful && fr_stateful_note(op, obj, fr_sched_step_size(d), op_index))
         X.restart = 1;
     if (is_spin_op(op) && v.spin_wait && v.n_keys < 0 && !X.spin_op[spin_slot(op_index)]) {
@@ -581,7 +827,7 @@ void fr_dfs_stepped(int d, int c, int op, const volatile void *obj, int op_index
     /* sleep set of the next state: what slept or was explored here, and is
      * independent of the step just taken */
     uint32_t sleep = 0;
-    if (X.spec.reduction)
+    if (X.spec.reduction && !X.spec.stateful)
         sleep = (n->sleep | (n->done & ~(1u << c))) & ~(1u << c);
     for (uint32_t s = sleep; s; s &= s - 1) {
         int p = __builtin_ctz(s);
@@ -730,6 +976,8 @@ static int backtrack(void)
                 X.st.bound_pruned++;
                 continue;
             }
+            if (sr())
+                sr_finish(d + 1);
             n->chosen = p;
             X.len = d + 1;
             X.target = d;
@@ -801,8 +1049,8 @@ int fr_dfs_start(const FR_SCENARIO_SPEC *scenario, const FR_RUN_SPEC *run, const
     for (int i = 0; i < dfs->n_spin_ops && i <= scenario->n_ops; i++)
         X.spin_op[i] = dfs->spin_ops[i] != 0;
     X.spec.spin_ops = NULL;
-    if (X.spec.stateful) { /* a visited set with every actor tried everywhere (stateful.c) */
-        X.spec.reduction = 0;
+    X.cycle = 0;
+    if (X.spec.stateful) { /* a visited set (stateful.c), with or without reduction */
         X.spec.preemption_bound = -1;
         fr_stateful_start(scenario->n_ops);
     }
@@ -884,6 +1132,12 @@ int fr_dfs_run(int64_t max_executions, double max_seconds, FR_DFS_STATUS *out)
                 if (pv.status != FR_VIEW_DONE)
                     pending_races(p, n);
             }
+        if (sr() && !X.restart)
+            sr_end(n);
+        if (X.cycle && X.spec.reduction) { /* not covered with reduction: search again without */
+            X.spec.reduction = 0;
+            X.restart = 1;
+        }
         uint32_t kinds = fr_violation_kinds();
         if (kinds) {
             X.st.violating++;
@@ -928,6 +1182,7 @@ int fr_dfs_run(int64_t max_executions, double max_seconds, FR_DFS_STATUS *out)
     X.st.coverage = coverage();
     X.st.shards = X.n_shards;
     X.st.restarts = X.restarts;
+    X.st.reduced = X.spec.reduction;
     if (!X.spec.count_interleavings)
         X.st.interleavings_exact = 0;
     *out = X.st;

@@ -57,11 +57,30 @@ void fr_dfs_stepped(int step, int actor, int op, const volatile void *obj, int o
                     int wrote, int owned_cpu, int forced);
 
 /* stateful.c: the visited set of the stateful search (FR_DFS_SPEC.stateful) */
+/* What the steps of one actor below a state touch, over-approximated (explore.c builds
+ * it, stateful.c keeps one per finished state): memory words read and written (bit
+ * (hash of the word) % 256), apart for the steps taken while holding a spin lock (one
+ * slot per lock: they cannot race with a step that holds it too), the CPUs it runs on,
+ * and whether it waits on "the world" or writes at all. */
+#define FR_TOUCH_LOCKS 3
+typedef struct fr_touch {
+    uint64_t r[4], w[4];
+    uint64_t cpus;
+    uint32_t flags;
+    uint32_t nlocks;
+    uintptr_t lock[FR_TOUCH_LOCKS];
+    uint64_t lr[FR_TOUCH_LOCKS][4], lw[FR_TOUCH_LOCKS][4];
+} fr_touch;
+uint32_t fr_stateful_summary_intern(const fr_touch *t, int width); /* width actors */
+const fr_touch *fr_stateful_summary(uint32_t id);
 void fr_stateful_start(int n_ops);       /* a new search */
 void fr_stateful_reset(void);            /* forget the visited states (a restart) */
 void fr_stateful_running(int on);        /* its executions run between 1 and 0 */
 void fr_stateful_execution(void);        /* before each of them */
 int fr_stateful_visit(void);            /* 1: a new state (now visited), 0: seen before */
+int fr_stateful_visit_id(int64_t *id);  /* the same, and the state's number */
+void fr_stateful_finish(int64_t id, uint32_t summary); /* explored below, what it touches */
+int fr_stateful_finished(int64_t id, uint32_t *summary); /* 0: still on the search path */
 int fr_stateful_note(int op, const volatile void *obj, int size, int op_index); /* 1: again */
 int64_t fr_stateful_states(void);
 int64_t fr_stateful_bytes(void);

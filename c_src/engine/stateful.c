@@ -33,6 +33,7 @@
 
 typedef struct fp128 {
     uint64_t a, b; /* a == 0 && b == 0: an empty slot */
+    uint32_t id;   /* the state's number: an index into S.fin */
 } fp128;
 
 typedef struct obj_ref {
@@ -52,6 +53,8 @@ static struct {
     unsigned char *spins; /* per scenario operation (+ settle): seen to yield */
     int n_spins;
     int on;         /* a stateful search is running */
+    uint32_t *fin;  /* per state: 0 while on the search path, else 1 + its summary's number */
+    size_t fin_cap;
 } S;
 
 int64_t fr_timestamp(void) { return S.on ? 0 : fr_current_step(); }
@@ -75,11 +78,81 @@ void fr_stack_scrub(size_t bytes)
         scrub(bytes < 16384 ? bytes : 16384);
 }
 
+/* The summaries of finished states (fr_touch per actor), each kept once. */
+static struct {
+    fr_touch *v;      /* width touches per summary */
+    size_t n, cap;
+    int width;
+    uint32_t *slot;   /* hash table: 1 + summary number, 0 empty */
+    size_t slots;
+} U;
+
+static uint64_t touch_hash(const fr_touch *t, int width)
+{
+    uint64_t h = 0x9E3779B97F4A7C15ULL;
+    const uint64_t *w = (const uint64_t *)t;
+    size_t words = sizeof(fr_touch) * (size_t)width / 8;
+    for (size_t i = 0; i < words; i++)
+        h = (h ^ w[i]) * 0xFF51AFD7ED558CCDULL, h ^= h >> 31;
+    return h;
+}
+
+uint32_t fr_stateful_summary_intern(const fr_touch *t, int width)
+{
+    if (width != U.width) { /* another scenario: summaries of another size */
+        free(U.v);
+        U.v = NULL;
+        U.n = U.cap = 0;
+        U.width = width;
+        if (U.slot)
+            memset(U.slot, 0, sizeof(uint32_t) * U.slots);
+    }
+    size_t bytes = sizeof(fr_touch) * (size_t)width;
+    if ((U.n + 1) * 2 > U.slots) {
+        size_t slots = U.slots ? U.slots * 2 : 4096;
+        uint32_t *n = calloc(slots, sizeof(uint32_t));
+        if (!n)
+            return UINT32_MAX;
+        for (size_t i = 0; i < U.n; i++) {
+            size_t j = touch_hash(&U.v[i * (size_t)width], width) & (slots - 1);
+            while (n[j])
+                j = (j + 1) & (slots - 1);
+            n[j] = (uint32_t)i + 1;
+        }
+        free(U.slot);
+        U.slot = n;
+        U.slots = slots;
+    }
+    size_t j = touch_hash(t, width) & (U.slots - 1);
+    for (; U.slot[j]; j = (j + 1) & (U.slots - 1))
+        if (!memcmp(&U.v[(size_t)(U.slot[j] - 1) * (size_t)width], t, bytes))
+            return U.slot[j] - 1;
+    if (U.n == U.cap) {
+        size_t cap = U.cap ? U.cap * 2 : 1024;
+        fr_touch *n = realloc(U.v, bytes * cap);
+        if (!n)
+            return UINT32_MAX;
+        U.v = n;
+        U.cap = cap;
+    }
+    memcpy(&U.v[U.n * (size_t)width], t, bytes);
+    U.slot[j] = (uint32_t)U.n + 1;
+    return (uint32_t)U.n++;
+}
+
+const fr_touch *fr_stateful_summary(uint32_t id)
+{
+    return id < U.n ? &U.v[(size_t)id * (size_t)U.width] : NULL;
+}
+
 void fr_stateful_reset(void)
 {
     if (S.slots)
         memset(S.slots, 0, sizeof(fp128) * S.cap);
     S.count = 0;
+    U.n = 0;
+    if (U.slot)
+        memset(U.slot, 0, sizeof(uint32_t) * U.slots);
 }
 
 /* A new search: forget the objects and plain accesses seen as well. */
@@ -129,7 +202,8 @@ static uint64_t mix64(uint64_t k)
     return k;
 }
 
-int fr_stateful_visit(void)
+/* 1: a new state, now visited; 0: seen before. *id: its number (fr_stateful_finish). */
+int fr_stateful_visit_id(int64_t *id)
 {
     uint64_t h[2];
     fr_state_fingerprint(h, S.spins);
@@ -147,16 +221,52 @@ int fr_stateful_visit(void)
     fp128 f = {mix64(h[0]), mix64(h[1] ^ 0x6A09E667F3BCC909ULL)};
     if (!f.a && !f.b)
         f.b = 1;
+    *id = -1;
     if ((S.count + 1) * 10 > S.cap * 7 && !grow())
         return 1; /* out of memory: explore it (never a wrong cut) */
+    if (S.count == S.fin_cap) {
+        size_t cap = S.fin_cap ? S.fin_cap * 2 : (size_t)1 << 16;
+        uint32_t *n = realloc(S.fin, sizeof(uint32_t) * cap);
+        if (!n)
+            return 1;
+        S.fin = n;
+        S.fin_cap = cap;
+    }
     size_t j = (size_t)f.a & (S.cap - 1);
     while (S.slots[j].a || S.slots[j].b) {
-        if (S.slots[j].a == f.a && S.slots[j].b == f.b)
+        if (S.slots[j].a == f.a && S.slots[j].b == f.b) {
+            *id = S.slots[j].id;
             return 0;
+        }
         j = (j + 1) & (S.cap - 1);
     }
+    f.id = (uint32_t)S.count;
+    S.fin[S.count] = 0;
+    *id = (int64_t)S.count;
     S.slots[j] = f;
     S.count++;
+    return 1;
+}
+
+int fr_stateful_visit(void)
+{
+    int64_t id;
+    return fr_stateful_visit_id(&id);
+}
+
+/* Everything below the state was explored; summary: what its steps touch (explore.c). */
+void fr_stateful_finish(int64_t id, uint32_t summary)
+{
+    if (id >= 0 && (size_t)id < S.count)
+        S.fin[id] = summary + 1;
+}
+
+/* 1 and *summary once the state was finished, 0 while it is on the search path. */
+int fr_stateful_finished(int64_t id, uint32_t *summary)
+{
+    if (id < 0 || (size_t)id >= S.count || !S.fin[id])
+        return 0;
+    *summary = S.fin[id] - 1;
     return 1;
 }
 
@@ -227,4 +337,8 @@ void fr_stateful_execution(void)
 
 int64_t fr_stateful_states(void) { return (int64_t)S.count; }
 
-int64_t fr_stateful_bytes(void) { return (int64_t)(S.cap * sizeof(fp128)); }
+int64_t fr_stateful_bytes(void)
+{
+    return (int64_t)(S.cap * sizeof(fp128) + S.fin_cap * sizeof(uint32_t) +
+                     U.cap * sizeof(fr_touch) * (size_t)U.width + U.slots * sizeof(uint32_t));
+}

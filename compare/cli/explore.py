@@ -91,7 +91,8 @@ def _fmt_count(x) -> str:
 @click.option("--strategy", type=click.Choice(["dfs", "dfs-stateful", "random", "pct"]),
               default="dfs", show_default=True,
               help="dfs: exhaustive, partial-order reduced; dfs-stateful: exhaustive, a "
-                   "visited set of states; random, pct: sampling")
+                   "visited set of states (and persistent-set reduction); random, pct: "
+                   "sampling")
 @click.option("--max-executions", type=click.IntRange(1, 10**12),
               help="stop after this many executions")
 @click.option("--time-budget", type=Seconds(), help="stop after this many seconds")
@@ -189,7 +190,9 @@ def _print_human(res, console: Console) -> None:
                       f"({d.get('sleep_blocked', 0):,} cut as redundant)")
     if res.strategy == "dfs-stateful":
         if res.complete:
-            cover = "[green]complete[/]: every reachable state explored"
+            cover = ("[green]complete[/]: every execution covered, up to the order of "
+                     "independent steps" if d.get("reduced") else
+                     "[green]complete[/]: every reachable state explored")
         elif d.get("stopped"):
             cover = "[yellow]stopped at the first violation[/]"
         elif d.get("step_bound_hit"):

@@ -214,6 +214,7 @@ class DfsStatus:
     visited_bytes: int = 0   # stateful: memory of the visited set
     step_bound_hit: int = 0  # executions that reached the step bound
     restarts: int = 0
+    reduced: bool = False    # stateful: the reduction held to the end (no cycle dropped it)
 
 
 class Dfs:
@@ -258,7 +259,7 @@ class Dfs:
             {name: s.by_kind[b] for b, name in VIOLATION_KINDS.items() if s.by_kind[b]},
             s.interleavings, bool(s.interleavings_exact), bool(s.complete), bool(s.stopped),
             s.max_depth, s.coverage, s.shards, s.states, s.revisits, s.visited_bytes,
-            s.step_bound_hit, s.restarts)
+            s.step_bound_hit, s.restarts, bool(s.reduced))
 
     def witness(self, kind: str) -> tuple[list[int], int] | None:
         t = self.target

@@ -149,7 +149,7 @@ def explore(
     """Explore the interleavings of `scenario` on driver variant `driver`.
 
     `strategy`: "dfs" (exhaustive, partial-order reduced; optional `preemption_bound`),
-    "dfs-stateful" (exhaustive, a visited set of states, no reduction), "random" (seeded
+    "dfs-stateful" (exhaustive, a visited set of states, persistent-set reduction), "random" (seeded
     uniform), "pct" (bug depth `depth`), or "replay" (`trace` or `schedule`). Stops when
     the strategy is done, after `max_executions`, or after `time_budget` seconds. Each
     violation kind found becomes a minimised counterexample (written to `out`, with its

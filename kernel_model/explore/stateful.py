@@ -6,20 +6,27 @@ bursts, events, locks, lock-order edges, the violations so far, a variant's own 
 and, once a plain access was seen, the data-race detector's state as orders of epochs)
 and cuts an execution at a state it visited before: everything that can follow that state
 was explored from its first visit (c_src/engine/stateful.c). So each reachable state is
-expanded once, however many interleavings lead to it.
+expanded at most once, however many interleavings lead to it.
 
-Soundness: no partial-order reduction is combined with it (every enabled actor is tried
-at every new state) and no preemption bound: a plain graph search over the states, which
-reaches every reachable state and runs every transition out of each. What can make it
-miss something: a fingerprint collision (about n^2 / 2^129 for n states), or the step
-bound (an execution that reaches it makes the run incomplete, never a proof). The
-soundness harness (tests/explore/soundness) checks it against the full stateless search.
+Reduction (on by default): dynamic partial-order reduction with persistent sets
+(Flanagan & Godefroid's rule, no sleep sets), which is what makes a cut sound: each
+finished state keeps a summary, per actor, of what the steps below it touch, and a cut
+reverses every race the summary may hold with the steps before it (Yang et al., SPIN
+2008; c_src/engine/explore.c). That combination covers acyclic state graphs: a cut at a
+state still on the search path (a cycle) makes the search start over without reduction.
+Without reduction (reduction=False) it is a plain graph search: every enabled actor is
+tried at every new state. Either way no preemption bound.
 
-Where it pays: scenarios whose interleavings reach few distinct states (rst-storm with
-3 flows on 1 CPU: 64k states in 1.3 s, where the reduced stateless dfs needs 5.4M
-executions; 2 flows x 2 CPUs: 0.43M states in 10-15 s, which dfs does not finish). Where
-the reduction of `dfs` already leaves few executions it costs more (it expands every
-state fully), and with plain accesses (the race detector's state joins the fingerprint).
+What can make it miss something: a fingerprint collision (about n^2 / 2^129 for n
+states), or the step bound (an execution that reaches it makes the run incomplete, never
+a proof). The soundness harness (tests/explore/soundness) checks both modes against the
+full stateless search on generated programs.
+
+Where it pays: scenarios whose interleavings reach few distinct states (rst-storm, many
+flows sharing the table lock and the polls: 2 flows x 2 CPUs complete in a few seconds,
+where the reduced stateless dfs does not finish). Where the reduction of `dfs` already
+leaves few executions it costs more, and with plain accesses (the race detector's state
+joins the fingerprint).
 """
 
 from __future__ import annotations
@@ -40,7 +47,7 @@ class StatefulStrategy(DfsStrategy):
 
             raise FlowraceError("--preemption-bound does not combine with dfs-stateful (a "
                                 "state reached with fewer preemptions left would be cut)")
-        kwargs["reduction"] = False
+        kwargs.setdefault("reduction", True)
         kwargs["count_interleavings"] = False  # cut executions stand for no fixed number
         super().__init__(None, **kwargs)
 
@@ -56,12 +63,18 @@ class StatefulStrategy(DfsStrategy):
             "visited_bytes": st.visited_bytes,
             "step_bound_hit": st.step_bound_hit,
             "restarts": st.restarts,
+            "reduced": st.reduced,
         })
         if st.step_bound_hit:  # a state first reached near the bound was cut short there
             progress.details["covered"] = False
         return progress
 
     def describe(self) -> dict[str, Any]:
+        last = getattr(self, "_last", None)
+        reduced = self.reduction and (last is None or last.reduced)
+        reduction = "persistent sets, summaries at cuts" if reduced else "none"
+        if self.reduction and not reduced:
+            reduction += " (a cycle in the state graph dropped the reduction)"
         return {"strategy": "dfs-stateful",
-                "reduction": "none: visited-state fingerprints (128-bit)",
+                "reduction": f"{reduction}; visited-state fingerprints (128-bit)",
                 "preemption_bound": None}
