@@ -3,6 +3,7 @@ stateless dfs: the same finding kinds — data races included, which the fingerp
 not lose by forgetting history — on proposals the harness did not generate."""
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -193,3 +194,23 @@ def test_a_budget_leaves_it_inconclusive():
     res = explore("assoc-count", rst_storm(2, 2), strategy="dfs-stateful", max_executions=2000,
                   minimise=False)
     assert not res.complete and res.details["states"] > 0
+
+
+def test_searches_of_scenarios_with_more_actors_one_after_another():
+    """The summaries at cuts are as wide as the scenario has actors: a search after one on
+    a scenario with fewer actors once wrote them past the end of their buffer (heap
+    corruption, the process aborted). In a child process, with glibc's checking allocator
+    (an overrun shows at the next free): a crash must not take the test session with it."""
+    code = (
+        "from kernel_model.explore._engine import Dfs, Target\n"
+        "runs = [(d, s) for d in ('retry', 'retry-bounded') for s in ('lingering-rst',"
+        " 'split-deletes', 'preempted-holder')] + [('retry-bounded-sweep', 'lingering-rst'),"
+        " ('retry-bounded-sweep', 'split-deletes')]\n"
+        "for d, s in runs:\n"
+        "    st = Dfs(Target.make(d, s), count_interleavings=False, stateful=True).run(0, 60)\n"
+        "    assert st.complete and st.reduced, (d, s)\n"
+        "print('ok')\n")
+    env = {**os.environ, "MALLOC_CHECK_": "3", "LD_PRELOAD": "libc_malloc_debug.so.0"}
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                          timeout=300)
+    assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stderr[-2000:]
