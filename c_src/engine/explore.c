@@ -473,13 +473,16 @@ static void sr_cut_races(const fr_touch *t, int n)
         const int *clock = X.last[p] >= 0 ? &X.vc[(size_t)X.last[p] * MAXA] : NULL;
         for (int i = n - 1; i >= X.floor; i--) {
             const node *g = &X.nodes[i];
-            if (g->f.actor == p || (clock && clock[g->f.actor] >= i) || !touch_dep(&g->f, &X.nt[i], &t[p]))
+            if (g->f.actor == p || (clock && clock[g->f.actor] >= i))
                 continue;
             int r = race_point(i);
             if (r < X.floor)
                 continue;
             node *m = &X.nodes[r];
-            m->backtrack |= (m->enabled >> p & 1) ? 1u << p : m->enabled;
+            uint32_t add = (m->enabled >> p & 1) ? 1u << p : m->enabled;
+            if (!(add & ~m->backtrack) || !touch_dep(&g->f, &X.nt[i], &t[p]))
+                continue; /* nothing to add there (the usual case), or independent */
+            m->backtrack |= add;
         }
     }
 }
@@ -1097,7 +1100,7 @@ int fr_dfs_run(int64_t max_executions, double max_seconds, FR_DFS_STATUS *out)
         for (int a = 0; a < MAXA; a++)
             X.last[a] = -1;
         if (X.spec.stateful) {
-            fr_sched_clear_stacks();
+            fr_sched_clear_stacks(X.sc->n_actors);
             fr_stateful_execution();
         }
         rc = fr_engine_execute(X.sc, &X.run, 0);
@@ -1125,7 +1128,8 @@ int fr_dfs_run(int64_t max_executions, double max_seconds, FR_DFS_STATUS *out)
                     X.st.interleavings += c;
             }
         }
-        if (X.spec.reduction && X.spec.split_depth <= 0)
+        /* (a stateful cut: the visited state's summary holds the pending steps too) */
+        if (X.spec.reduction && X.spec.split_depth <= 0 && !(sr() && X.cut == 4))
             for (int p = 0; p < X.na; p++) {
                 fr_actor_view pv;
                 fr_sched_view(p, &pv);

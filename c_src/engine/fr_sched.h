@@ -48,7 +48,7 @@ uint64_t fr_state_hash(void);
 /* the stateful search's (stateful.c); spins: per scenario operation (then the settle
  * poll), whether it was seen to yield */
 void fr_state_fingerprint(uint64_t h[2], const unsigned char *spins);
-void fr_sched_clear_stacks(void);          /* before each of its executions */
+void fr_sched_clear_stacks(int n_actors); /* before each of its executions */
 void fr_describe_obj(const volatile void *p, int *kind, int *index, int *offset);
 
 /* explore.c: the depth-first explorer's strategy (FR_STRAT_DFS) */

@@ -176,15 +176,34 @@ static inline void fp2(uint64_t h[2], uint64_t v)
     h[1] ^= h[1] >> 29;
 }
 
+/* Two words at a time in four independent chains (the multiplies overlap), folded at
+ * the end; a skipped word counts as 0. */
 static void fp2_bytes(uint64_t h[2], const volatile unsigned char *p, size_t n, long skip)
 {
+    uint64_t a0 = h[0], a1 = h[0] ^ 0x452821E638D01377ULL;
+    uint64_t b0 = h[1], b1 = h[1] ^ 0xBE5466CF34E90C6CULL;
     size_t i = 0;
-    for (; i + 8 <= n; i += 8) {
+    for (; i + 16 <= n; i += 16) {
+        uint64_t w0, w1;
+        memcpy(&w0, (const void *)(p + i), 8); /* addresses are the same in every execution */
+        memcpy(&w1, (const void *)(p + i + 8), 8);
         if ((long)i == skip)
-            continue;
+            w0 = 0;
+        if ((long)i + 8 == skip)
+            w1 = 0;
+        a0 = hmix(a0, w0);
+        a1 = hmix(a1, w1);
+        b0 = (b0 ^ w0) * 0x9E3779B97F4A7C15ULL;
+        b0 ^= b0 >> 29;
+        b1 = (b1 ^ w1) * 0xC2B2AE3D27D4EB4FULL;
+        b1 ^= b1 >> 31;
+    }
+    h[0] = hmix(a0, a1 ^ (uint64_t)n);
+    h[1] = b0 ^ (b1 << 17 | b1 >> 47);
+    for (; i + 8 <= n; i += 8) {
         uint64_t w;
         memcpy(&w, (const void *)(p + i), 8);
-        fp2(h, w); /* addresses are the same in every execution of one process */
+        fp2(h, (long)i == skip ? 0 : w);
     }
     for (; i < n; i++)
         fp2(h, p[i]);
@@ -195,10 +214,11 @@ static size_t g_fp_depth; /* the deepest live stack a fingerprint has read */
 /* Zero the part of every actor's stack that fingerprints read: a slot a frame leaves
  * uninitialised then holds the same (nothing) in every execution, not what an earlier
  * execution left there. */
-void fr_sched_clear_stacks(void)
+void fr_sched_clear_stacks(int n_actors)
 {
     size_t depth = g_fp_depth + 4096 < FR_STACK_SIZE ? g_fp_depth + 4096 : FR_STACK_SIZE;
-    for (int i = 0; i <= FR_MAX_ACTORS; i++)
+    int n = n_actors + 1 < FR_MAX_ACTORS + 1 ? n_actors + 1 : FR_MAX_ACTORS + 1; /* + settle */
+    for (int i = 0; i < n; i++)
         if (g_actors[i].stack)
             memset(g_actors[i].stack + FR_STACK_SIZE - depth, 0, depth);
 }
