@@ -355,6 +355,7 @@ static void join(int *dst, const int *src);
 
 static void touch_word(uint64_t m[4], uint64_t word)
 {
+    /* (words of memory come as stable addresses: the same bits in every run) */
     unsigned b = (unsigned)((word * 0x9E3779B97F4A7C15ULL) >> 56);
     m[b >> 6] |= 1ULL << (b & 63);
 }
@@ -368,7 +369,7 @@ static void touch_range(uint64_t m[4], uintptr_t key, int size)
         return;
     }
     for (uintptr_t w = a; w <= b; w++)
-        touch_word(m, (uint64_t)w << 3 | 4); /* never a special key's word (1, 2) */
+        touch_word(m, fr_stable_address(w << 3) | 4); /* never a special key's word (1, 2) */
 }
 
 /* Add what the step f touches to t: the over-approximation of dependent() below. A

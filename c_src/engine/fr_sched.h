@@ -43,6 +43,7 @@ void fr_sched_fail(int code, const char *text);
 uint32_t fr_sched_burst_mask(void);     /* enabled actors whose next step would begin a burst */
 int fr_sched_step_size(int step);       /* bytes the step's object access touched */
 int fr_pool_block_index(const volatile void *p); /* -1 outside the pool */
+uint64_t fr_stable_address(uintptr_t a); /* the same in every run of one build */
 uint32_t fr_violation_kinds(void);
 uint64_t fr_state_hash(void);
 /* the stateful search's (stateful.c); spins: per scenario operation (then the settle

@@ -257,6 +257,19 @@ void fr_describe_addr(const volatile void *p, char *buf, size_t n)
                  (unsigned long)((uintptr_t)p - (uintptr_t)info.dli_fbase));
 }
 
+/* An address as the same number in every run of one build: an offset into the pool,
+ * or from one of the module's own objects (its globals); other memory as it is. */
+uint64_t fr_stable_address(uintptr_t a)
+{
+    uintptr_t base = (uintptr_t)g_arena;
+    if (base && a >= base && a < base + g_arena_cap)
+        return (uint64_t)(a - base) | 1ULL << 62;
+    uintptr_t self = (uintptr_t)&g_arena;
+    if (a - self + ((uintptr_t)1 << 30) < ((uintptr_t)1 << 31))
+        return (uint64_t)(a - self) | 1ULL << 61;
+    return (uint64_t)a;
+}
+
 int fr_pool_block_index(const volatile void *p)
 {
     fr_block *b = block_of(p);
