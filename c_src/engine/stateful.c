@@ -218,7 +218,7 @@ int fr_stateful_visit_id(int64_t *id)
     }
     if (S.race)
         fr_race_fingerprint(h);
-    fp128 f = {mix64(h[0]), mix64(h[1] ^ 0x6A09E667F3BCC909ULL)};
+    fp128 f = {mix64(h[0]), mix64(h[1] ^ 0x6A09E667F3BCC909ULL), 0};
     if (!f.a && !f.b)
         f.b = 1;
     *id = -1;
