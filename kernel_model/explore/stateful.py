@@ -12,7 +12,7 @@ Reduction (on by default): dynamic partial-order reduction with persistent sets
 (Flanagan & Godefroid's rule, no sleep sets), which is what makes a cut sound: each
 finished state keeps a summary, per actor, of what the steps below it touch, and a cut
 reverses every race the summary may hold with the steps before it (Yang et al., SPIN
-2008; c_src/engine/explore.c). That combination covers acyclic state graphs: a cut at a
+2008; c_src/engine/stateful_por.c). That combination covers acyclic state graphs: a cut at a
 state still on the search path (a cycle) makes the search start over without reduction.
 Without reduction (reduction=False) it is a plain graph search: every enabled actor is
 tried at every new state. Either way no preemption bound.
