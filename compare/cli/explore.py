@@ -117,10 +117,13 @@ def _fmt_count(x) -> str:
 @click.option("--png", is_flag=True, help="a PNG of each counterexample too (the SVG is "
               "always written; PNG needs matplotlib, a second of start-up)")
 @click.option("--stop-at-first", is_flag=True, help="stop at the first violation")
+@click.option("--no-reduction", is_flag=True,
+              help="dfs, dfs-stateful: no partial-order reduction (a cross-check of the "
+                   "reduced search: every interleaving, or every reachable state)")
 @user_errors
 def explore_cmd(driver, scenario_name, strategy, max_executions, time_budget, preemption_bound,
                 depth, seed, jobs, cluster, as_json, out_dir, state_graph, no_minimise, no_pictures,
-                png, stop_at_first):
+                png, stop_at_first, no_reduction):
     """Explore the interleavings of a scenario on a driver variant. Exit 0 when no
     violation was found (for dfs: in a complete search, a proof), 1 when one was (its
     minimised counterexample is written to --out), 3 when a dfs found nothing but did not
@@ -147,7 +150,7 @@ def explore_cmd(driver, scenario_name, strategy, max_executions, time_budget, pr
                       time_budget=time_budget, preemption_bound=preemption_bound, depth=depth,
                       seed=seed, jobs=jobs, state_graph=state_graph, minimise=not no_minimise,
                       out=None, stop_at_first=stop_at_first, progress=update,
-                      cluster=cluster)
+                      cluster=cluster, reduction=not no_reduction)
     finally:
         if bar is not None:
             bar.stop()

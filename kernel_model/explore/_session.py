@@ -145,6 +145,7 @@ def explore(
     max_steps: int = 20000,
     progress: Callable[[Progress], None] | None = None,
     cluster: str | None = None,
+    reduction: bool = True,
 ) -> ExploreResult:
     """Explore the interleavings of `scenario` on driver variant `driver`.
 
@@ -155,7 +156,9 @@ def explore(
     violation kind found becomes a minimised counterexample (written to `out`, with its
     pictures, when given). `state_graph` records the explored
     states (GraphML/DOT in `out`). `cluster`: the address of a Dask scheduler that runs
-    the parts `jobs` would run (`_cluster`); None runs here."""
+    the parts `jobs` would run (`_cluster`); None runs here. `reduction=False`: the
+    exhaustive strategies without their partial-order reduction (a cross-check: every
+    interleaving, or every reachable state, at a far higher cost)."""
     jobs = check_int(jobs, "jobs", 1, 4096)
     if max_executions is not None:
         max_executions = check_int(max_executions, "max_executions", 1, 10**12)
@@ -172,13 +175,15 @@ def explore(
             f"unknown strategy {strategy!r}; strategies: {', '.join(STRATEGY_NAMES)}")
     if preemption_bound is not None and strategy != "dfs":
         raise FlowraceError("--preemption-bound applies to the dfs strategy")
+    if not reduction and strategy not in EXHAUSTIVE:
+        raise FlowraceError("--no-reduction applies to the dfs and dfs-stateful strategies")
     target = Target.make(driver, scenario, max_steps)
     if state_graph:
         target.lib.fr_graph_reset(1 << 21)
     stop = None
     if strategy in EXHAUSTIVE:
         kwargs: dict[str, Any] = {"preemption_bound": preemption_bound,
-                                  "record_states": state_graph}
+                                  "record_states": state_graph, "reduction": bool(reduction)}
     elif strategy == "random":
         kwargs = {"seed": seed, "record_states": state_graph}
     elif strategy == "pct":

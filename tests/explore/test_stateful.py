@@ -232,3 +232,32 @@ def test_the_same_search_gives_the_same_figures_in_every_run():
              for _ in range(4)]
     outs = {p.communicate(timeout=600)[0].strip() for p in procs}
     assert len(outs) == 1 and next(iter(outs)).startswith("True "), outs
+
+
+def test_cli_no_reduction_cross_checks_the_reduced_search(tmp_path):
+    """--no-reduction: the plain graph search over every reachable state, to cross-check
+    the reduced one from the command line: the same findings, more states, and the
+    output says which search it was."""
+    docs = {}
+    for flag in ((), ("--no-reduction",)):
+        proc = flowrace("explore", "--driver", "original", "--scenario", "split-deletes",
+                        "--strategy", "dfs-stateful", "--json", "--no-pictures",
+                        "--out", str(tmp_path / "out"), *flag)
+        assert proc.returncode == 1, proc.stderr
+        docs[flag] = json.loads(proc.stdout)
+    reduced, plain = docs[()], docs[("--no-reduction",)]
+    assert reduced["complete"] and plain["complete"]
+    assert reduced["reduced"] is True and plain["reduced"] is False
+    assert [v["kind"] for v in reduced["violations"]] == [v["kind"] for v in plain["violations"]]
+    assert plain["states"] > reduced["states"]
+    human = flowrace("explore", "--driver", "assoc-count", "--scenario", "split-deletes",
+                     "--strategy", "dfs-stateful", "--no-reduction", "--out", str(tmp_path))
+    assert human.returncode == 0 and "every reachable state explored" in human.stdout
+
+
+def test_cli_no_reduction_is_for_the_exhaustive_searches(tmp_path):
+    proc = flowrace("explore", "--driver", "original", "--scenario", "lingering-rst",
+                    "--strategy", "random", "--no-reduction", "--out", str(tmp_path))
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == ("flowrace: error: --no-reduction applies to the dfs and "
+                                   "dfs-stateful strategies")
