@@ -1,7 +1,13 @@
 /*
  * explore.c - systematic exploration inside the engine: the depth-first search
- * over schedules with dynamic partial-order reduction, its shards, and the count
- * of the interleavings it stands for (the state graph it may feed: stategraph.c).
+ * over schedules with dynamic partial-order reduction and its shards (footprints and
+ * dependence: footprint.c; the count of the interleavings it stands for: count.c; the
+ * state graph it may feed: stategraph.c).
+ *
+ * With FR_DFS_SPEC.stateful it cuts an execution at a state visited before
+ * (stateful.c); with reduction too, races are reversed by Flanagan and Godefroid's
+ * rule (persistent sets), without sleep sets, and a cut reverses the races of the
+ * steps below the visited state from its summary (stateful_por.c).
  *
  * The search is stateless (Flanagan & Godefroid, POPL 2005, with sleep sets): an
  * execution re-runs from the start with a forced prefix of choices, then takes
