@@ -409,7 +409,7 @@ static int backtrack(void)
                 X.st.bound_pruned++;
                 continue;
             }
-            if (sr())
+            if (X.spec.stateful)
                 sr_finish(d + 1);
             n->chosen = p;
             X.len = d + 1;
@@ -511,6 +511,50 @@ static void keep_witness(int n, uint32_t kinds)
     }
 }
 
+/* A stateful execution cut at a state still on its path (depth k of n steps) came back
+ * to where it was: the steps k..n-1 can repeat for ever, an execution with no end (what
+ * the step bound reports as a livelock in a search that does not remember states). Its
+ * witness: the path to k, then the cycle until the step bound. */
+static void cycle_witness(int k, int n)
+{
+    int bound = X.run.max_steps > 0 ? X.run.max_steps : 100000;
+    int len = n > bound ? n : bound, period = n - k;
+    if (period <= 0)
+        return;
+    int *w = malloc(sizeof(int) * (size_t)len);
+    if (!w)
+        return;
+    int pre = 0;
+    for (int i = 0; i < len; i++) {
+        int src = i < n ? i : k + (i - k) % period;
+        w[i] = X.nodes[src].chosen;
+        if (i > 0 && w[i] != w[i - 1] && (X.nodes[src].enabled >> w[i - 1] & 1))
+            pre++;
+    }
+    int kind = FR_V_LIVELOCK;
+    if (X.wit_len[kind] >= 0 &&
+        (X.wit_pre[kind] < pre || (X.wit_pre[kind] == pre && X.wit_len[kind] <= len))) {
+        free(w);
+        return;
+    }
+    free(X.wit[kind]);
+    X.wit[kind] = w;
+    X.wit_len[kind] = len;
+    X.wit_pre[kind] = pre;
+}
+
+/* The depth at which the state an execution was cut at is on its path, or -1. */
+static int cycle_start(int n)
+{
+    uint32_t summary;
+    if (X.cut != 4 || X.cut_sid < 0 || fr_stateful_finished(X.cut_sid, &summary))
+        return -1;
+    for (int k = n - 1; k >= X.floor; k--)
+        if (X.nodes[k].sid == X.cut_sid)
+            return k;
+    return -1;
+}
+
 int fr_dfs_run(int64_t max_executions, double max_seconds, FR_DFS_STATUS *out)
 {
     if (!X.started)
@@ -573,12 +617,18 @@ int fr_dfs_run(int64_t max_executions, double max_seconds, FR_DFS_STATUS *out)
             X.restart = 1;
         }
         uint32_t kinds = fr_violation_kinds();
+        int cyc = X.spec.stateful ? cycle_start(n) : -1;
+        if (kinds)
+            keep_witness(n, kinds);
+        if (cyc >= 0) {
+            cycle_witness(cyc, n);
+            kinds |= 1u << FR_V_LIVELOCK;
+        }
         if (kinds) {
             X.st.violating++;
             for (int k = 1; k < 16; k++)
                 if (kinds >> k & 1)
                     X.st.by_kind[k]++;
-            keep_witness(n, kinds);
             if (kinds & X.spec.stop_kinds)
                 X.st.stopped = 1;
         }

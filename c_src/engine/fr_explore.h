@@ -110,7 +110,7 @@ int coenabled(const fp *a, const fp *b);
 /* stateful_por.c */
 void touch_add(fr_touch *t, const fp *f); /* what the step f touches, into t */
 void sr_end(int n);    /* an execution of n steps ended: races at its cut, summaries */
-void sr_finish(int d); /* the path's nodes from depth d down are finished */
+void sr_finish(int d); /* the path's nodes from depth d down are finished (stateful) */
 
 /* count.c */
 double count_linearizations(int n); /* -1: too large to count */

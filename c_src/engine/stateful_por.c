@@ -211,12 +211,15 @@ void sr_end(int n)
     sr_propagate(tail, n);
 }
 
-/* Nodes from depth d down leave the path: their states are finished. */
+/* Nodes from depth d down leave the path: their states are finished (any stateful
+ * search: a cut at a state not finished is a cycle), with their summaries when the
+ * search reduces. */
 void sr_finish(int d)
 {
     for (int k = X.len - 1; k >= d && k >= X.floor; k--)
         if (X.nodes[k].sid >= 0)
             fr_stateful_finish(X.nodes[k].sid,
-                               fr_stateful_summary_intern(&X.sums[(size_t)k * MAXA], X.na));
+                               sr() ? fr_stateful_summary_intern(&X.sums[(size_t)k * MAXA], X.na)
+                                    : 0);
 }
 

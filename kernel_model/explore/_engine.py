@@ -269,6 +269,9 @@ class Dfs:
         n = t.lib.fr_dfs_witness(KIND_BITS[kind], buf, cap, pre)
         if n < 0:
             return None
+        if n > cap:  # longer than any execution so far (a cycle's, run to the step bound)
+            buf = t.ffi.new("int[]", n)
+            n = t.lib.fr_dfs_witness(KIND_BITS[kind], buf, n, pre)
         return list(buf[0:n]), pre[0]
 
     def spin_ops(self) -> list[int]:

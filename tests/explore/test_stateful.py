@@ -261,3 +261,37 @@ def test_cli_no_reduction_is_for_the_exhaustive_searches(tmp_path):
     assert proc.returncode == 2
     assert proc.stderr.strip() == ("flowrace: error: --no-reduction applies to the dfs and "
                                    "dfs-stateful strategies")
+
+
+TOGGLE = """
+static LONG g_Toggle;
+VOID FlowVariantClassifyDereference(PFLOW_CONTEXT Flow)
+{
+    for (;;) { /* no end, and no yield: the same two states for ever */
+        InterlockedExchange(&g_Toggle, 1);
+        InterlockedExchange(&g_Toggle, 0);
+    }
+"""
+
+
+@pytest.mark.parametrize("flags", [(), ("--no-reduction",)], ids=["reduced", "plain"])
+def test_an_execution_with_no_end_is_a_livelock_not_a_proof(tmp_path, flags):
+    """A loop that never yields comes back to a state it was in: the stateful search cut
+    it there as "seen before" and called the search complete with nothing found, where
+    dfs (which runs it into the step bound) reports a livelock. A cycle on the search
+    path is an execution with no end: a livelock, with the path and the cycle repeated
+    to the step bound as its counterexample, which replays."""
+    source = (ROOT / "c_src" / "variants" / "assoc_count.c").read_text()
+    head = "VOID FlowVariantClassifyDereference(PFLOW_CONTEXT Flow)\n{"
+    assert head in source
+    path = tmp_path / "toggle.c"
+    path.write_text(source.replace(head, TOGGLE.strip()))
+    proc = flowrace("explore", "--driver", str(path), "--scenario", "lingering-rst",
+                    "--strategy", "dfs-stateful", "--json", "--no-pictures",
+                    "--out", str(tmp_path / "out"), *flags)
+    assert proc.returncode == 1, proc.stderr
+    doc = json.loads(proc.stdout)
+    assert [v["kind"] for v in doc["violations"]] == ["livelock"]
+    again = flowrace("replay", doc["counterexample"], "--json")
+    assert again.returncode == 1
+    assert [v["kind"] for v in json.loads(again.stdout)["violations"]] == ["livelock"]

@@ -129,6 +129,35 @@ def test_naive_designs_fail_with_the_right_reason(validations, name):
     assert all(r.trace and Path(r.trace).is_file() for r in matching)
 
 
+def test_a_hang_only_the_exhaustive_phases_reach_fails_there(tmp_path):
+    """A proposal that loops for ever, without a yield, on one flow only (the small
+    scenarios' cookie, never rst-storm's): the exhaustive phases' stateful search came
+    back to a state it was in, cut the execution there as "seen before" and reported
+    "complete; no violation", a proof of a hang. A cycle is an execution with no end:
+    the dfs phases must find the livelock, with a counterexample that replays."""
+    head = "VOID FlowVariantClassifyDereference(PFLOW_CONTEXT Flow)\n{"
+    source = builtin_paths()["assoc-count"].read_text()
+    assert head in source
+    path = tmp_path / "hang_on_one_flow.c"
+    path.write_text(source.replace(head, "static LONG g_Toggle;\n" + head + """
+    if (Flow->FlowCookie == 0xCAFEBABE)
+        for (;;) {
+            InterlockedExchange(&g_Toggle, 1);
+            InterlockedExchange(&g_Toggle, 0);
+        }"""))
+    v = validate(path, tmp_path / "out", **QUICK)
+    assert v.verdict == "FAIL"
+    for scenario in ("lingering-rst", "split-deletes"):  # each one's proof, not another's
+        phase = next(p for p in v.phases if p.name == f"dfs {scenario}")
+        assert "livelock" in phase.summary, (phase.name, phase.summary)
+    hangs = [r for r in v.reasons if r.phase == "dfs" and r.kind == "livelock"]
+    assert hangs, [(r.phase, r.kind, r.scenario) for r in v.reasons]
+    proc = subprocess.run([sys.executable, "-m", "compare.cli", "replay", hangs[0].trace,
+                           "--json"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1
+    assert "livelock" in {x["kind"] for x in json.loads(proc.stdout)["violations"]}
+
+
 def test_a_counterexample_replays_to_the_same_violation(validations):
     reason = next(r for r in validations["original"].reasons if r.kind == "leak" and r.trace)
     proc = subprocess.run([sys.executable, "-m", "compare.cli", "replay", reason.trace, "--json"],
