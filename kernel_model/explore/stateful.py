@@ -15,7 +15,9 @@ reverses every race the summary may hold with the steps before it (Yang et al., 
 2008; c_src/engine/stateful_por.c). That combination covers acyclic state graphs: a cut at a
 state still on the search path (a cycle) makes the search start over without reduction.
 Without reduction (reduction=False) it is a plain graph search: every enabled actor is
-tried at every new state. Either way no preemption bound.
+tried at every new state. Either way no preemption bound, and either way an execution
+that comes back to a state on its own path (a loop with no end) is a livelock, as the
+step bound makes it in `dfs`.
 
 What can make it miss something: a fingerprint collision (about n^2 / 2^129 for n
 states), or the step bound (an execution that reaches it makes the run incomplete, never
