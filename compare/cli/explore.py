@@ -102,8 +102,9 @@ def _fmt_count(x) -> str:
               help="pct: bug depth d")
 @click.option("--seed", type=SEED, default=0, show_default=True, help="random/pct: first seed")
 @click.option("--jobs", type=click.IntRange(1, 4096), default=1, show_default=True,
-              help="processes (dfs: schedule-prefix shards; random/pct: seed ranges); at "
-                   "most the CPUs available")
+              help="processes (dfs: schedule-prefix shards; random/pct: seed ranges; "
+                   "dfs-stateful runs in one, its visited set is not shared); at most the "
+                   "CPUs available")
 @click.option("--cluster", metavar="ADDRESS", envvar="FLOWRACE_CLUSTER",
               help="run the parts --jobs would run on a Dask cluster, split for its worker "
                    "threads (tcp://HOST:PORT; default $FLOWRACE_CLUSTER)")

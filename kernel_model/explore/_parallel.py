@@ -54,6 +54,8 @@ def merge(done: Progress, piece: Progress) -> None:
     if "interleavings" in piece.details:
         a, b = done.details.get("interleavings", 0), piece.details["interleavings"]
         done.details["interleavings"] = None if a is None or b is None else a + b
+    if "reduced" in piece.details:  # stateful: reduced only if every part stayed reduced
+        done.details["reduced"] = done.details.get("reduced", True) and piece.details["reduced"]
 
 
 def run_parts(target: Target, parts_iter, jobs: int, deadline: float | None,

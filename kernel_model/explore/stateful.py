@@ -36,7 +36,7 @@ from __future__ import annotations
 from typing import Any
 
 from ._engine import Dfs, Target
-from ._protocol import Progress
+from ._protocol import Part, Progress
 from .dfs import DfsStrategy
 
 
@@ -55,6 +55,13 @@ class StatefulStrategy(DfsStrategy):
 
     def _make(self, target: Target, **kwargs: Any) -> Dfs:
         return Dfs(target, stateful=True, **kwargs)
+
+    def parts(self, target: Target, jobs: int) -> tuple[list[Part], Progress | None]:
+        """One part, the whole search, in one worker process. Shards would each keep a
+        visited set of their own and explore every state they share once per shard: on
+        last-ref x split-deletes, 2 processes took 92 s and 10.6M states where one takes
+        under a second and 61k. (A visited set shared between processes is not built.)"""
+        return [Part(self.name, self.kwargs())], None
 
     def step(self, max_executions: int, seconds: float) -> Progress:
         progress = super().step(max_executions, seconds)
