@@ -60,6 +60,7 @@
  * the per-actor progress vectors).
  */
 #define _GNU_SOURCE
+#include "fr_ctx.h"
 #include "fr_explore.h"
 
 #include <stdlib.h>
@@ -440,6 +441,7 @@ static double coverage(void)
 
 int fr_dfs_start(const FR_SCENARIO_SPEC *scenario, const FR_RUN_SPEC *run, const FR_DFS_SPEC *dfs)
 {
+    fr_sched_fail(FR_OK, ""); /* no error text left from an earlier run (an execution resets it) */
     X.sc = scenario;
     X.run = *run;
     X.run.strategy = FR_STRAT_DFS;
@@ -483,6 +485,15 @@ int fr_dfs_start(const FR_SCENARIO_SPEC *scenario, const FR_RUN_SPEC *run, const
         X.spin_op[i] = dfs->spin_ops[i] != 0;
     X.spec.spin_ops = NULL;
     X.cycle = 0;
+#ifdef FR_USE_UCONTEXT
+    if (X.spec.stateful) { /* the fingerprint reads callee-saved registers off the stack */
+        fr_sched_fail(FR_ERR_SPEC, "dfs-stateful needs the engine's own context switch "
+                                   "(x86-64 or AArch64, no sanitizer): this build swaps "
+                                   "contexts with ucontext, whose saved registers the state "
+                                   "fingerprint cannot read; use dfs");
+        return FR_ERR_SPEC;
+    }
+#endif
     if (X.spec.stateful) { /* a visited set (stateful.c), with or without reduction */
         X.spec.preemption_bound = -1;
         fr_stateful_start(scenario->n_ops);

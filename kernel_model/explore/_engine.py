@@ -245,7 +245,7 @@ class Dfs:
         s.stateful = 1 if stateful else 0
         rc = target.lib.fr_dfs_start(target.spec(), self._run, s)
         if rc != 0:
-            raise FlowraceError(f"the explorer could not start (code {rc})")
+            raise FlowraceError(target.error_text() or f"the explorer could not start (code {rc})")
         self._status = ffi.new("FR_DFS_STATUS *")
 
     def run(self, max_executions: int = 0, seconds: float = 0.0) -> DfsStatus:

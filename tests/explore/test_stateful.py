@@ -309,3 +309,24 @@ def test_an_execution_with_no_end_is_a_livelock_not_a_proof(tmp_path, flags):
     again = flowrace("replay", doc["counterexample"], "--json")
     assert again.returncode == 1
     assert [v["kind"] for v in json.loads(again.stdout)["violations"]] == ["livelock"]
+
+
+def test_a_ucontext_build_refuses_the_stateful_search(tmp_path):
+    """Where the engine switches coroutines with ucontext (sanitizer builds, other
+    architectures), callee-saved registers live in the saved context, not on the stack
+    the fingerprint reads: a loop counter held in one would make two states look alike
+    (a wrong cut, or a cycle that is not one). Such a build says so and points to dfs,
+    which it still runs."""
+    from kernel_model.errors import FlowraceError
+    from kernel_model.variants import Variant, _compile, _register_callback, _sha
+
+    source = ROOT / "c_src" / "variants" / "assoc_count.c"
+    module = _compile(source, "ucontext_assoc_count", ["-DFR_USE_UCONTEXT"])
+    variant = Variant("assoc-count-ucontext", source, module.ffi, module.lib, False,
+                      _sha(source), module_path="")
+    _register_callback(variant)
+    with pytest.raises(FlowraceError, match="dfs-stateful needs the engine's own context "
+                                            "switch .* use dfs"):
+        Dfs(Target.make(variant, "lingering-rst"), stateful=True)
+    st = Dfs(Target.make(variant, "lingering-rst"), count_interleavings=False).run(0, 120)
+    assert st.complete and not st.by_kind
