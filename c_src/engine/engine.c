@@ -80,6 +80,9 @@ int fr_current_actor(void)
 
 const char *fr_error_text(void) { return g_errtext; }
 
+/* Outside an execution (which clears it itself): no text left from an earlier one. */
+void fr_error_clear(void) { g_errtext[0] = 0; }
+
 #ifndef FR_BUILD_ID
 #define FR_BUILD_ID "unknown"
 #endif

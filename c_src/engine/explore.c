@@ -316,7 +316,7 @@ void fr_dfs_stepped(int d, int c, int op, const volatile void *obj, int op_index
     fr_actor_view v;
     fr_sched_view(c, &v);
     footprint(&n->f, c, op, obj, fr_sched_step_size(d), op_index, wrote, 0, &v, owned, forced);
-    if (X.spec.stateful) {
+    if (sr()) { /* what the step touches: the summaries' input */
         memset(&X.nt[d], 0, sizeof X.nt[d]);
         touch_add(&X.nt[d], &n->f);
     }
@@ -441,7 +441,7 @@ static double coverage(void)
 
 int fr_dfs_start(const FR_SCENARIO_SPEC *scenario, const FR_RUN_SPEC *run, const FR_DFS_SPEC *dfs)
 {
-    fr_sched_fail(FR_OK, ""); /* no error text left from an earlier run (an execution resets it) */
+    fr_error_clear();
     X.sc = scenario;
     X.run = *run;
     X.run.strategy = FR_STRAT_DFS;

@@ -40,6 +40,7 @@ int fr_sched_nactors(void);
 void fr_sched_view(int actor, fr_actor_view *out);
 int fr_sched_event_step(int event);     /* step at which the event ended, -1 if not yet */
 void fr_sched_fail(int code, const char *text);
+void fr_error_clear(void);                /* no error text left from an earlier run */
 uint32_t fr_sched_burst_mask(void);     /* enabled actors whose next step would begin a burst */
 int fr_sched_step_size(int step);       /* bytes the step's object access touched */
 int fr_pool_block_index(const volatile void *p); /* -1 outside the pool */
@@ -51,6 +52,17 @@ uint64_t fr_state_hash(void);
 void fr_state_fingerprint(uint64_t h[2], const unsigned char *spins);
 void fr_sched_clear_stacks(int n_actors); /* before each of its executions */
 void fr_describe_obj(const volatile void *p, int *kind, int *index, int *offset);
+
+/* The 64-bit finaliser of MurmurHash3: the visited set's and the state graph's slots. */
+static inline uint64_t fr_fmix64(uint64_t k)
+{
+    k ^= k >> 33;
+    k *= 0xFF51AFD7ED558CCDULL;
+    k ^= k >> 33;
+    k *= 0xC4CEB9FE1A85EC53ULL;
+    k ^= k >> 33;
+    return k;
+}
 
 /* explore.c: the depth-first explorer's strategy (FR_STRAT_DFS) */
 int fr_dfs_pick(int step, uint32_t enabled, int current);

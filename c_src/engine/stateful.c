@@ -192,16 +192,6 @@ static int grow(void)
     return 1;
 }
 
-static uint64_t mix64(uint64_t k)
-{
-    k ^= k >> 33;
-    k *= 0xFF51AFD7ED558CCDULL;
-    k ^= k >> 33;
-    k *= 0xC4CEB9FE1A85EC53ULL;
-    k ^= k >> 33;
-    return k;
-}
-
 /* 1: a new state, now visited; 0: seen before. *id: its number (fr_stateful_finish). */
 int fr_stateful_visit_id(int64_t *id)
 {
@@ -213,12 +203,12 @@ int fr_stateful_visit_id(int64_t *id)
         memcpy(&w, (const void *)o->p, o->size < 8 ? (size_t)o->size : 8);
         for (int k = 8; k < o->size; k++)
             w = w * 131 + o->p[k];
-        h[0] = mix64(h[0] ^ w);
-        h[1] = mix64(h[1] + w * 0x9E3779B97F4A7C15ULL);
+        h[0] = fr_fmix64(h[0] ^ w);
+        h[1] = fr_fmix64(h[1] + w * 0x9E3779B97F4A7C15ULL);
     }
     if (S.race)
         fr_race_fingerprint(h);
-    fp128 f = {mix64(h[0]), mix64(h[1] ^ 0x6A09E667F3BCC909ULL), 0};
+    fp128 f = {fr_fmix64(h[0]), fr_fmix64(h[1] ^ 0x6A09E667F3BCC909ULL), 0};
     if (!f.a && !f.b)
         f.b = 1;
     *id = -1;

@@ -39,16 +39,6 @@ void fr_graph_reset(int max_edges)
         memset(G.edge_slots, 0, sizeof(int) * (size_t)G.edge_slot_cap);
 }
 
-static uint64_t fmix(uint64_t k)
-{
-    k ^= k >> 33;
-    k *= 0xFF51AFD7ED558CCDULL;
-    k ^= k >> 33;
-    k *= 0xC4CEB9FE1A85EC53ULL;
-    k ^= k >> 33;
-    return k;
-}
-
 static int rehash(int **slots, int *slot_cap, int count, uint64_t (*key_of)(int))
 {
     int cap = *slot_cap ? *slot_cap * 2 : 4096;
@@ -56,7 +46,7 @@ static int rehash(int **slots, int *slot_cap, int count, uint64_t (*key_of)(int)
     if (!s)
         return 0;
     for (int i = 0; i < count; i++) {
-        uint64_t h = fmix(key_of(i));
+        uint64_t h = fr_fmix64(key_of(i));
         size_t j = (size_t)(h & (uint64_t)(cap - 1));
         while (s[j])
             j = (j + 1) & (size_t)(cap - 1);
@@ -77,7 +67,7 @@ int fr_graph_state(uint64_t hash, int initial)
         !rehash(&G.node_slots, &G.node_slot_cap, G.n_nodes, node_key))
         return -1;
     size_t mask = (size_t)G.node_slot_cap - 1;
-    size_t j = (size_t)(fmix(hash) & mask);
+    size_t j = (size_t)(fr_fmix64(hash) & mask);
     while (G.node_slots[j]) {
         FR_GRAPH_NODE *nd = &G.nodes[G.node_slots[j] - 1];
         if (nd->hash == hash) {
@@ -114,14 +104,15 @@ void fr_graph_link(int from, int to, int actor, int op, const volatile void *obj
         return;
     int kind, index, offset;
     fr_describe_obj(obj, &kind, &index, &offset);
-    uint64_t key = fmix((uint64_t)from * 0x9E3779B97F4A7C15ULL ^ (uint64_t)to) ^
-                   fmix((uint64_t)actor << 40 ^ (uint64_t)op << 32 ^ (uint64_t)(kind + 1) << 24 ^
-                        (uint64_t)(uint32_t)(index + 1) << 12 ^ (uint64_t)(uint32_t)offset);
+    uint64_t what = (uint64_t)actor << 40 ^ (uint64_t)op << 32 ^ (uint64_t)(kind + 1) << 24 ^
+                    (uint64_t)(uint32_t)(index + 1) << 12 ^ (uint64_t)(uint32_t)offset;
+    uint64_t key = fr_fmix64((uint64_t)from * 0x9E3779B97F4A7C15ULL ^ (uint64_t)to) ^
+                   fr_fmix64(what);
     if ((G.n_edges + 1) * 2 > G.edge_slot_cap &&
         !rehash(&G.edge_slots, &G.edge_slot_cap, G.n_edges, edge_key))
         return;
     size_t mask = (size_t)G.edge_slot_cap - 1;
-    size_t j = (size_t)(fmix(key) & mask);
+    size_t j = (size_t)(fr_fmix64(key) & mask);
     while (G.edge_slots[j]) {
         int e = G.edge_slots[j] - 1;
         FR_GRAPH_EDGE *ed = &G.edges[e];
