@@ -56,3 +56,21 @@ def test_livelock_names_the_spinning_cpu(test_variant, lingering):
     out = run(test_variant("faulty_livelock"), lingering, schedule="clean")
     (v,) = [v for v in out.violations if v.kind == "livelock"]
     assert v.actor == "cpu1" and "spins" in v.detail
+
+
+def test_a_release_of_a_lock_not_held_is_a_finding_that_never_runs():
+    """A CPU that releases a spin lock it does not hold (free, or another CPU's) would
+    break mutual exclusion, which the explorer's ordering of two critical sections
+    relies on: a finding at the release, in every search, and the release never runs."""
+    from pathlib import Path
+
+    from kernel_model.explore import explore
+
+    proposal = str(Path(__file__).parent / "proposals" / "release_not_held.c")
+    for strategy in ("dfs", "dfs-stateful"):
+        res = explore(proposal, "lingering-rst", strategy=strategy, pictures=False)
+        assert res.complete and "deadlock" in res.kinds, (strategy, res.kinds)
+        out = res.counterexample("deadlock").outcome
+        v = next(v for v in out.violations if v.kind == "deadlock")
+        assert "released by cpu" in v.detail and "does not hold it" in v.detail, v.detail
+        assert "openFlowsLock" in v.detail or "OpenFlowsLock" in v.detail, v.detail
