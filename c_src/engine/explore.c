@@ -7,7 +7,9 @@
  * With FR_DFS_SPEC.stateful it cuts an execution at a state visited before
  * (stateful.c); with reduction too, races are reversed by Flanagan and Godefroid's
  * rule (persistent sets), without sleep sets, and a cut reverses the races of the
- * steps below the visited state from its summary (stateful_por.c).
+ * steps below the visited state from its summary (stateful_por.c); a step that alone is
+ * a persistent set (an operation's beginning, a release nothing else can see: ample_step)
+ * is taken at once, without a state of its own.
  *
  * The search is stateless (Flanagan & Godefroid, POPL 2005, with sleep sets): an
  * execution re-runs from the start with a forced prefix of choices, then takes
@@ -126,6 +128,8 @@ static void reverse_race(int i, int last, int actor, const int *clock)
     if (i < X.floor)
         return;
     node *n = &X.nodes[i];
+    if (n->ample)
+        return;
     if (X.spec.stateful) { /* Flanagan-Godefroid: persistent sets, which a cut needs */
         n->backtrack |= (n->enabled >> actor & 1) ? 1u << actor : n->enabled;
         return;
@@ -224,6 +228,35 @@ static void record_shard(int d, uint32_t sleep)
     X.shard_sleep[X.n_shards++] = sleep;
 }
 
+/* An enabled actor whose next step alone is a persistent set (stateful search with
+ * reduction): nothing another actor can do before it depends on it or can disable it,
+ * so running it first loses no state the others could reach (Godefroid's persistent
+ * sets; the search takes it at once, without a state of its own, and never adds to it).
+ * Its CPU must be its own (nobody's IRQL or ownership in the way). Two kinds:
+ *  - the beginning of an operation that waits for no event and is not known to spin
+ *    (whose beginning reads the world): it touches nothing shared;
+ *  - the release of a spin lock it holds that, in this search, nothing but the
+ *    acquisitions and releases of its holders touches (sr_release_ok): the others'
+ *    acquisitions are disabled until it runs. It can be on no cycle of such steps (each
+ *    beginning advances the operation index; each release needs an acquisition). -1 if
+ *    there is none. */
+static int ample_step(uint32_t mask)
+{
+    for (uint32_t m = mask & X.alone; m; m &= m - 1) {
+        int a = __builtin_ctz(m);
+        fr_actor_view v;
+        fr_sched_view(a, &v);
+        if (v.spin_wait)
+            continue;
+        if (v.pending_op == FR_SP_BEGIN && v.op_index >= 0 && !X.spin_op[spin_slot(v.op_index)] &&
+            X.sc->ops[v.op_index].n_after == 0)
+            return a;
+        if (v.pending_op == FR_SP_UNLOCK && sr_release_ok(a, &v))
+            return a;
+    }
+    return -1;
+}
+
 int fr_dfs_pick(int d, uint32_t mask, int current)
 {
     if (!grow(d + 2)) {
@@ -247,6 +280,21 @@ int fr_dfs_pick(int d, uint32_t mask, int current)
         return -1;
     }
     n->sid = -1;
+    n->fresh = 1;
+    n->ample = 0;
+    if (sr() && d >= X.floor) { /* a step that alone is a persistent set: at once */
+        int c = ample_step(mask);
+        if (c >= 0) {
+            n->enabled = mask;
+            n->preempt = d ? X.nodes[d - 1].preempt + is_preemption(d - 1, X.nodes[d - 1].chosen) : 0;
+            n->sleep = 0;
+            n->backtrack = n->done = 1u << c;
+            n->ample = 1;
+            n->chosen = c;
+            X.len = d + 1;
+            return c;
+        }
+    }
     if (X.spec.stateful && d >= X.floor) {
         int64_t id;
         if (!fr_stateful_visit_id(&id)) {
@@ -255,7 +303,6 @@ int fr_dfs_pick(int d, uint32_t mask, int current)
             return -1;
         }
         n->sid = id;
-        n->fresh = 1;
     }
     n->enabled = mask;
     n->preempt = d ? X.nodes[d - 1].preempt + is_preemption(d - 1, X.nodes[d - 1].chosen) : 0;
@@ -319,6 +366,8 @@ void fr_dfs_stepped(int d, int c, int op, const volatile void *obj, int op_index
     if (sr()) { /* what the step touches: the summaries' input */
         memset(&X.nt[d], 0, sizeof X.nt[d]);
         touch_add(&X.nt[d], &n->f);
+        if (c < X.na - 1 && sr_note_step(&n->f))
+            X.restart = 1; /* a release was taken at once that this step depends on */
     }
     if (X.spec.stateful && fr_stateful_note(op, obj, fr_sched_step_size(d), op_index))
         X.restart = 1;
@@ -485,6 +534,14 @@ int fr_dfs_start(const FR_SCENARIO_SPEC *scenario, const FR_RUN_SPEC *run, const
         X.spin_op[i] = dfs->spin_ops[i] != 0;
     X.spec.spin_ops = NULL;
     X.cycle = 0;
+    X.alone = 0;
+    for (int a = 0; a < scenario->n_actors; a++) { /* (the settle poll runs after all) */
+        int shared = 0;
+        for (int b = 0; b < scenario->n_actors && !shared; b++)
+            shared = b != a && scenario->actors[b].cpu == scenario->actors[a].cpu;
+        if (!shared)
+            X.alone |= 1u << a;
+    }
 #ifdef FR_USE_UCONTEXT
     if (X.spec.stateful) { /* the fingerprint reads callee-saved registers off the stack */
         fr_sched_fail(FR_ERR_SPEC, "dfs-stateful needs the engine's own context switch "
@@ -494,6 +551,7 @@ int fr_dfs_start(const FR_SCENARIO_SPEC *scenario, const FR_RUN_SPEC *run, const
         return FR_ERR_SPEC;
     }
 #endif
+    sr_release_reset(0);
     if (X.spec.stateful) { /* a visited set (stateful.c), with or without reduction */
         X.spec.preemption_bound = -1;
         fr_stateful_start(scenario->n_ops);
@@ -652,6 +710,7 @@ int fr_dfs_run(int64_t max_executions, double max_seconds, FR_DFS_STATUS *out)
             X.spec.prefix_sleep = 0;
             X.st.maximal = 0;
             fr_stateful_reset();
+            sr_release_reset(1);
             continue;
         }
         if (X.restart && X.spec.reduction && X.spec.split_depth <= 0) {

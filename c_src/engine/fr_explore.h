@@ -25,6 +25,9 @@
 #define touch_add(...) fr_eng_touch_add(__VA_ARGS__)
 #define sr_end(...) fr_eng_sr_end(__VA_ARGS__)
 #define sr_finish(...) fr_eng_sr_finish(__VA_ARGS__)
+#define sr_release_reset(...) fr_eng_sr_release_reset(__VA_ARGS__)
+#define sr_release_ok(...) fr_eng_sr_release_ok(__VA_ARGS__)
+#define sr_note_step(...) fr_eng_sr_note_step(__VA_ARGS__)
 #define count_linearizations(...) fr_eng_count_linearizations(__VA_ARGS__)
 
 #define MAXA 32
@@ -59,6 +62,7 @@ typedef struct node {
     fp f;        /* the chosen step's footprint */
     int64_t sid; /* stateful: the number of the state before the step, -1 if none */
     int fresh;   /* stateful with reduction: its summary is not written yet */
+    int ample;   /* the chosen step alone is a persistent set: nothing is added */
 } node;
 
 typedef struct fr_explorer {
@@ -94,6 +98,7 @@ typedef struct fr_explorer {
     int *count_q;
     int count_f_cap;
     int started;
+    uint32_t alone; /* scenario actors with a CPU of their own */
 } fr_explorer;
 
 extern fr_explorer X;
@@ -111,6 +116,12 @@ int coenabled(const fp *a, const fp *b);
 void touch_add(fr_touch *t, const fp *f); /* what the step f touches, into t */
 void sr_end(int n);    /* an execution of n steps ended: races at its cut, summaries */
 void sr_finish(int d); /* the path's nodes from depth d down are finished (stateful) */
+/* the spin-lock releases the reduction takes at once: may actor a's pending release (v)
+ * be (it then counts as taken); does a new step touch a lock whose release was taken
+ * (1: search again, without) */
+void sr_release_reset(int keep); /* keep: what was seen (the search starts over) */
+int sr_release_ok(int a, const fr_actor_view *v);
+int sr_note_step(const fp *f);
 
 /* count.c */
 double count_linearizations(int n); /* -1: too large to count */

@@ -21,23 +21,44 @@
 #define T_WORLD 1
 #define T_WROTE 2
 
+static int word_bit(uint64_t word);
+
 static void touch_word(uint64_t m[4], uint64_t word)
 {
-    /* (words of memory come as stable addresses: the same bits in every run) */
-    unsigned b = (unsigned)((word * 0x9E3779B97F4A7C15ULL) >> 56);
+    int b = word_bit(word);
     m[b >> 6] |= 1ULL << (b & 63);
+}
+
+static int word_bit(uint64_t word)
+{
+    /* (words of memory come as stable addresses: the same bits in every run) */
+    return (int)((word * 0x9E3779B97F4A7C15ULL) >> 56);
+}
+
+/* Mark (or, with test, look for) the words of [key, key + size): 1 if one was marked. */
+static int range_bits(uint64_t m[4], uintptr_t key, int size, int test)
+{
+    uintptr_t a = key >> 3, b = (key + (uintptr_t)(size > 0 ? size : 1) - 1) >> 3;
+    if (b - a >= 32) {
+        int any = (m[0] | m[1] | m[2] | m[3]) != 0;
+        if (!test)
+            for (int k = 0; k < 4; k++)
+                m[k] = ~0ULL;
+        return any;
+    }
+    int any = 0;
+    for (uintptr_t w = a; w <= b; w++) {
+        int bit = word_bit(fr_stable_address(w << 3) | 4); /* never a special key's (1, 2) */
+        any |= (int)(m[bit >> 6] >> (bit & 63) & 1);
+        if (!test)
+            m[bit >> 6] |= 1ULL << (bit & 63);
+    }
+    return any;
 }
 
 static void touch_range(uint64_t m[4], uintptr_t key, int size)
 {
-    uintptr_t a = key >> 3, b = (key + (uintptr_t)(size > 0 ? size : 1) - 1) >> 3;
-    if (b - a >= 32) {
-        for (int k = 0; k < 4; k++)
-            m[k] = ~0ULL;
-        return;
-    }
-    for (uintptr_t w = a; w <= b; w++)
-        touch_word(m, fr_stable_address(w << 3) | 4); /* never a special key's word (1, 2) */
+    range_bits(m, key, size, 0);
 }
 
 /* Add what the step f touches to t: the over-approximation of dependent() below. A
@@ -146,6 +167,8 @@ static void sr_cut_races(const fr_touch *t, int n)
             if (r < X.floor)
                 continue;
             node *m = &X.nodes[r];
+            if (m->ample)
+                continue;
             uint32_t add = (m->enabled >> p & 1) ? 1u << p : m->enabled;
             if (!(add & ~m->backtrack) || !touch_dep(&g->f, &X.nt[i], &t[p]))
                 continue; /* nothing to add there (the usual case), or independent */
@@ -223,3 +246,105 @@ void sr_finish(int d)
                                     : 0);
 }
 
+
+/* ---- spin-lock releases taken at once (explore.c: ample_step) -------------------------
+ *
+ * A release of a lock L that its actor holds is independent of everything the others
+ * can do before it, as long as nothing but acquisitions and releases of its holders
+ * touches L's word (an acquisition of L waits for the release; a plain read, an
+ * interlocked operation would not; a release by someone else is a finding and never
+ * runs, points.c), nobody frees the
+ * block L lives in, and no step reads the world (a wide spin, or the beginning of an
+ * operation that spins wide). What the search has seen so far decides: words touched
+ * otherwise, blocks freed, a step that reads the world. The first such step seen that
+ * concerns a lock whose release was already taken at once makes the search start over
+ * (its reduction then keeps that lock's releases, like any other step). The settle
+ * poll's steps are left out: it begins after everyone, no release waits beside it.
+ * Words and blocks are bits of 256-bit masks: a collision only takes fewer releases
+ * at once. */
+static struct {
+    uint64_t touched[4], freed[4]; /* words touched otherwise, blocks freed */
+    uint64_t taken[4], taken_blocks[4]; /* of the locks whose releases were taken */
+    int world, any_taken;
+} RL;
+
+void sr_release_reset(int keep)
+{
+    if (!keep) {
+        memset(&RL, 0, sizeof RL);
+        return;
+    }
+    /* the search starts over: nothing is taken yet, what was seen stays */
+    memset(RL.taken, 0, sizeof RL.taken);
+    memset(RL.taken_blocks, 0, sizeof RL.taken_blocks);
+    RL.any_taken = 0;
+}
+
+static int block_bits(uint64_t m[4], int block, int test)
+{
+    int bit = word_bit(0xB10C000000000000ULL + (uint64_t)block);
+    int had = (int)(m[bit >> 6] >> (bit & 63) & 1);
+    if (!test)
+        m[bit >> 6] |= 1ULL << (bit & 63);
+    return had;
+}
+
+int sr_release_ok(int a, const fr_actor_view *v)
+{
+    if (RL.world)
+        return 0;
+    int held = 0;
+    for (int h = 0; h < v->n_held && !held; h++)
+        held = v->held[h] == v->pending_obj;
+    if (!held)
+        return 0;
+    fp rel;
+    footprint(&rel, a, FR_SP_UNLOCK, v->pending_obj, v->pending_size, v->op_index, 1, 1, v,
+              v->owns_cpu, 0);
+    if (rel.key <= KEY_POOL || range_bits(RL.touched, rel.key, rel.size, 1) ||
+        (rel.block >= 0 && block_bits(RL.freed, rel.block, 1)))
+        return 0;
+    if (*(const volatile uintptr_t *)v->pending_obj == 0)
+        return 0; /* (released behind its holder's back: not ours to take at once) */
+    for (int p = 0; p < X.na - 1; p++) { /* what the others would do now */
+        if (p == a)
+            continue;
+        fr_actor_view pv;
+        fr_sched_view(p, &pv);
+        if (pv.status == FR_VIEW_DONE)
+            continue;
+        if (pv.pending_op == FR_SP_LOCK && pv.pending_obj == v->pending_obj && !pv.spin_wait)
+            continue; /* waits for this release */
+        fp q;
+        pending_fp(p, &q);
+        if (dependent(&rel, &q))
+            return 0;
+    }
+    range_bits(RL.taken, rel.key, rel.size, 0);
+    if (rel.block >= 0)
+        block_bits(RL.taken_blocks, rel.block, 0);
+    RL.any_taken = 1;
+    return 1;
+}
+
+int sr_note_step(const fp *f)
+{
+    int again = 0;
+    if ((f->cat & C_WORLD) && !RL.world) {
+        RL.world = 1;
+        again = RL.any_taken;
+    }
+    if (f->key > KEY_POOL && !(f->cat & (C_LOCK | C_UNLOCK))) {
+        again |= range_bits(RL.taken, f->key, f->size, 1);
+        range_bits(RL.touched, f->key, f->size, 0);
+    }
+    for (int k = 0; k < f->nwait; k++) {
+        again |= range_bits(RL.taken, f->wait[k], f->wait_size[k], 1);
+        range_bits(RL.touched, f->wait[k], f->wait_size[k], 0);
+    }
+    if ((f->cat & C_FREE) && f->block >= 0) {
+        again |= block_bits(RL.taken_blocks, f->block, 1);
+        block_bits(RL.freed, f->block, 0);
+    }
+    return again;
+}

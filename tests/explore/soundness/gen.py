@@ -21,14 +21,14 @@ from kernel_model import Actor, Classify, Delete, Flow, LatePacket, Poll, Scenar
 
 # opcodes: interp.c's enum, in the same order
 (INC, DEC, CAS, XCHG, READ, WRITE, LOCKED, MOVE, MOVEL, FREE, RETRY, FLAG, IFFLAG, REFUSE,
- ADD, OUTSIDE, FIND, PREAD, PWRITE, PDEC, VREAD) = range(21)
+ ADD, OUTSIDE, FIND, PREAD, PWRITE, PDEC, VREAD, RELEASE) = range(22)
 BRANCHING = {DEC, CAS, READ, LOCKED, RETRY, IFFLAG, OUTSIDE, FIND, PREAD, PDEC, VREAD}
 #: plain and volatile accesses in generated programs (FLOWRACE_SOUNDNESS_PLAIN=0 leaves them
 #: out, to replay a failure found before they were generated)
 PLAIN = os.environ.get("FLOWRACE_SOUNDNESS_PLAIN", "1") == "1"
 PLAIN_OPS = (PREAD, PWRITE, PDEC, VREAD) if PLAIN else ()
-FIELDS = ("RefCount", "AssocCount", "State")
-R, A, S = 0, 1, 2
+FIELDS = ("RefCount", "AssocCount", "State", "Lock")
+R, A, S, L = 0, 1, 2, 3  # L: the flow's spin lock as a LONG, only in deliberate bugs
 TABLE, FLOWLOCK = 0, 1
 HOOKS = ("Initialize", "ClassifyReference", "ClassifyDereference", "LookupReference",
          "DeleteNotify", "ClosedDrained", "Sweep")
@@ -170,7 +170,7 @@ def _body(body: Block, ret: str = "") -> list[str]:
 
 
 def _f(k: int) -> str:
-    return f"&Flow->{FIELDS[k]}"
+    return "(LONG volatile *)&Flow->Lock" if k == L else f"&Flow->{FIELDS[k]}"
 
 
 def _stmts(block: Block, depth: int, counter: list[int]) -> list[str]:
@@ -230,6 +230,9 @@ def _stmts(block: Block, depth: int, counter: list[int]) -> list[str]:
                            counter)
         elif s.op == REFUSE:
             out.append(f"{pad}refuse = TRUE;")
+        elif s.op == RELEASE:  # a deliberate bug: a release without the acquisition
+            lock = "&g_OpenFlowsLock" if s.a == TABLE else "&Flow->Lock"
+            out.append(f"{pad}KeReleaseSpinLockFromDpcLevel({lock});")
         elif s.op == OUTSIDE:  # only in the sweep: drop its hold of the table lock
             out.append(f"{pad}KeReleaseInStackQueuedSpinLock(hs);")
             out += _stmts(s.then, depth, counter)
@@ -254,15 +257,17 @@ def _ifzero(op: int, a: int, then: Block = (), other: Block = (), b: int = 0, c:
 
 DEC_FREE = _ifzero(DEC, R, [Stmt(FREE)])
 small = st.integers(0, 3)
-fields = st.sampled_from((R, A, S))
 
 
 @st.composite
 def simple_stmt(draw, plain: bool = PLAIN) -> Stmt:
     """One statement that takes no block: the material of deliberate bugs."""
     extra = (PREAD, PWRITE, PDEC, VREAD) if plain else ()
-    op = draw(st.sampled_from((INC, DEC, XCHG, READ, WRITE, ADD, CAS, MOVE, FREE, *extra)))
-    k = draw(fields)
+    op = draw(st.sampled_from((INC, DEC, XCHG, READ, WRITE, ADD, CAS, MOVE, FREE, RELEASE,
+                               *extra)))
+    if op == RELEASE:
+        return Stmt(RELEASE, draw(st.sampled_from((TABLE, FLOWLOCK))))
+    k = draw(st.sampled_from((R, A, S, L)))  # a lock word too: no step may take it for a lock's
     if op in (DEC, READ, CAS, PREAD, PDEC, VREAD):
         then = draw(st.sampled_from(((), (Stmt(FREE),), (Stmt(MOVE),), (Stmt(FLAG),))))
         return Stmt(op, k, draw(small), draw(small), then, ())
@@ -474,6 +479,11 @@ def features(program: Program) -> set[str]:
                 found.add("a plain access")
             if s.op == VREAD:
                 found.add("a volatile access")
+            if s.op == RELEASE:
+                found.add("a release of a lock not taken")
+            if s.a == L and s.op in (INC, DEC, XCHG, READ, WRITE, ADD, CAS, PREAD, PWRITE, PDEC,
+                                     VREAD):
+                found.add("a lock word used as data")
             walk(s.then, in_retry or s.op == RETRY, in_lock or s.op == LOCKED)
             if s.op != RETRY:
                 walk(s.other, in_retry, in_lock)
@@ -493,4 +503,5 @@ ALL_FEATURES = {
     "a try that reads the lists (a wide spin)", "the flow's own lock", "a state claim",
     "a sweep that moves after dropping the lock", "a move under the table lock", "a free",
     "a sweep", *(("a plain access", "a volatile access") if PLAIN else ()),
+    "a release of a lock not taken", "a lock word used as data",
 }

@@ -26,7 +26,7 @@
 enum {
     G_INC, G_DEC, G_CAS, G_XCHG, G_READ, G_WRITE, G_LOCKED, G_MOVE, G_MOVEL, G_FREE,
     G_RETRY, G_FLAG, G_IFFLAG, G_REFUSE, G_ADD, G_OUTSIDE, G_FIND, G_PREAD, G_PWRITE,
-    G_PDEC, G_VREAD, G_NOPS
+    G_PDEC, G_VREAD, G_RELEASE, G_NOPS
 };
 enum { H_INIT, H_REF, H_DEREF, H_LOOKUP, H_DELETE, H_DRAINED, H_SWEEP, H_COUNT };
 
@@ -96,7 +96,8 @@ NOTSAN static void load(void)
 
 NOTSAN static LONG volatile *field(PFLOW_CONTEXT Flow, int k)
 {
-    return k == 0 ? &Flow->RefCount : k == 1 ? &Flow->AssocCount : &Flow->State;
+    return k == 0 ? &Flow->RefCount : k == 1 ? &Flow->AssocCount : k == 2 ? &Flow->State
+         : (LONG volatile *)&Flow->Lock; /* a lock word as data: a deliberate bug */
 }
 
 /* the flow-field accesses of the statements that read or write fields as C does */
@@ -193,6 +194,9 @@ NOTSAN static void run_stmt(int pc, PFLOW_CONTEXT Flow, CTX *c)
         run_block(then_at, Flow, c);
         if (c->sweep)
             KeAcquireInStackQueuedSpinLock(&g_OpenFlowsLock, c->sweep);
+        break;
+    case G_RELEASE: /* a release without the acquisition: a deliberate bug */
+        KeReleaseSpinLockFromDpcLevel(a == 0 ? &g_OpenFlowsLock : &Flow->Lock);
         break;
     default:
         abort();

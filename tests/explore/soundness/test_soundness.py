@@ -414,3 +414,54 @@ def test_reduced_stateful_reverses_the_races_below_a_cut():
                           Actor("cpu1", 1, [Delete(0, 0)]), Actor("cpu2", 2, [Delete(0, 1)])],
                   defer_delete=True)
     check_stateful(program, sc, generated=False, reduction=True)
+
+
+def _lock_word_program(reader: tuple) -> "gen.Program":
+    """cpu0's packet takes the flow's lock around an increment; the delete on cpu1 first
+    writes the state, then does `reader` (which looks at the lock word)."""
+    R, S, Stmt = gen.R, gen.S, gen.Stmt
+    return gen.Program(
+        ref=(Stmt(gen.LOCKED, gen.FLOWLOCK, then=(Stmt(gen.INC, R),)),),
+        deref=(Stmt(gen.DEC, R),), lookup=(Stmt(gen.INC, R),),
+        delete=(Stmt(gen.XCHG, S, 1), *reader), drained=(), sweep=())
+
+
+def _lock_word_scenario():
+    from kernel_model import Actor, Classify, Delete, Flow, Scenario
+
+    # (a classify through association 1: the delete of association 0 need not wait; the
+    # delete's actor first, so that the search's first execution runs the packet through)
+    return Scenario(name="g", description="", flows=[Flow(cookie=1, associations=2)],
+                    actors=[Actor("cpu1", 1, [Delete(0, 0)]),
+                            Actor("cpu0", 0, [Classify(0, "data", bytes=60, assoc=1)])])
+
+
+def test_a_release_taken_at_once_comes_back_when_its_lock_word_is_read():
+    """The reduced stateful search runs a spin-lock release at once (alone, a persistent
+    set) while nothing but its holders' acquisitions and releases touch the lock. A
+    delete that reads the lock word as data (ReadNoFence) after an unrelated write depends
+    on that release: the search sees the read only after it took releases at once, and
+    must search again without them, or the state written when the read saw the lock
+    held (State = 3) is lost."""
+    L, S, Stmt = gen.L, gen.S, gen.Stmt
+    reader = (Stmt(gen.READ, L, 0, then=(), other=(Stmt(gen.XCHG, S, 3),)),)
+    check_stateful(_lock_word_program(reader), _lock_word_scenario(), generated=False,
+                   reduction=True)
+
+
+def test_a_release_of_a_lock_someone_else_holds_is_a_finding_in_every_search():
+    """The delete releases the flow's lock, which the packet holds, then takes it and
+    writes the association count the packet, still inside, reads. The explorer orders
+    two steps taken under one lock (mutual exclusion); a release by a CPU that does not
+    hold the lock would break that, so it is a finding (deadlock kind) and never runs.
+    Before, it ran, and the stateful search that takes beginnings at once lost the
+    final state where the packet read 7 (State = 3)."""
+    A, R, S, Stmt = gen.A, gen.R, gen.S, gen.Stmt
+    check = Stmt(gen.READ, A, 7, then=(Stmt(gen.XCHG, S, 3),))
+    program = gen.Program(
+        ref=(Stmt(gen.LOCKED, gen.FLOWLOCK, then=(Stmt(gen.INC, R), check)),),
+        deref=(Stmt(gen.DEC, R),), lookup=(Stmt(gen.INC, R),),
+        delete=(Stmt(gen.XCHG, S, 1), Stmt(gen.RELEASE, gen.FLOWLOCK),
+                Stmt(gen.LOCKED, gen.FLOWLOCK, then=(Stmt(gen.XCHG, A, 7),))),
+        drained=(), sweep=())
+    check_stateful(program, _lock_word_scenario(), generated=False, reduction=True)
