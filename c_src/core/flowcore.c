@@ -62,8 +62,23 @@ int FlowCoreReset(int Buckets, int OpenCapacity)
 LONG FlowCoreOpenCount(VOID) { return __atomic_load_n(&g_OpenCount, __ATOMIC_RELAXED); }
 
 /* ---- table services for variants -------------------------------------------- */
+/* The *Locked helpers require g_OpenFlowsLock (as their SAL says): called without it they
+ * would walk or change openFlows while another CPU does, which is list corruption in the
+ * field, and which the explorer (it orders every list operation by its table's lock)
+ * could not see. A finding, and the helper does nothing. */
+static int holds_open_lock(const char *fn, PFLOW_CONTEXT Flow)
+{
+    if (__atomic_load_n(&g_OpenFlowsLock, __ATOMIC_ACQUIRE) == fr_lock_owner_token())
+        return 1;
+    fr_report(FR_V_DEADLOCK, Flow ? fr_pool_flow_of(Flow) : -1,
+              "%s called without holding openFlowsLock", fn);
+    return 0;
+}
+
 PFLOW_CONTEXT FlowTableLookupLocked(UINT64 FlowHandle)
 {
+    if (!holds_open_lock("FlowTableLookupLocked", NULL))
+        return NULL;
     PLIST_ENTRY head = BucketOf(FlowHandle);
     for (PLIST_ENTRY e = head->Flink; e != head; e = e->Flink) {
         PFLOW_CONTEXT flow = CONTAINING_RECORD(e, FLOW_CONTEXT, Link);
@@ -81,10 +96,15 @@ static PFLOW_CONTEXT FirstFrom(ULONG Bucket)
     return NULL;
 }
 
-PFLOW_CONTEXT FlowTableFirstOpenLocked(VOID) { return FirstFrom(0); }
+PFLOW_CONTEXT FlowTableFirstOpenLocked(VOID)
+{
+    return holds_open_lock("FlowTableFirstOpenLocked", NULL) ? FirstFrom(0) : NULL;
+}
 
 PFLOW_CONTEXT FlowTableNextOpenLocked(PFLOW_CONTEXT Flow)
 {
+    if (!holds_open_lock("FlowTableNextOpenLocked", Flow))
+        return NULL;
     PLIST_ENTRY head = BucketOf(Flow->FlowHandle);
     if (Flow->Link.Flink != head)
         return CONTAINING_RECORD(Flow->Link.Flink, FLOW_CONTEXT, Link);
@@ -94,6 +114,8 @@ PFLOW_CONTEXT FlowTableNextOpenLocked(PFLOW_CONTEXT Flow)
 BOOLEAN FlowTableMoveToClosedLocked(PFLOW_CONTEXT Flow)
 {
     KLOCK_QUEUE_HANDLE closedLock;
+    if (!holds_open_lock("FlowTableMoveToClosedLocked", Flow))
+        return FALSE;
     fr_check_access(Flow);
     if (Flow->Where != FR_WHERE_OPEN) {
         fr_report(FR_V_DOUBLE_MOVE, (int)Flow->Index, "flow %u moved to closedFlows while %s",

@@ -3,6 +3,7 @@
 import pytest
 
 from kernel_model import run
+from kernel_model.scenarios import get_scenario
 
 # (test variant, schedule on lingering-rst, the one kind it must report)
 FAULTS = [
@@ -74,3 +75,28 @@ def test_a_release_of_a_lock_not_held_is_a_finding_that_never_runs():
         v = next(v for v in out.violations if v.kind == "deadlock")
         assert "released by cpu" in v.detail and "does not hold it" in v.detail, v.detail
         assert "openFlowsLock" in v.detail or "OpenFlowsLock" in v.detail, v.detail
+
+
+def test_a_locked_helper_called_without_the_table_lock_is_a_finding(tmp_path):
+    """FlowTableMoveToClosedLocked (and the lookup and iteration helpers) require
+    g_OpenFlowsLock. Called without it they would change openFlows while another CPU
+    walks it, which the explorer could not see (it orders list operations by their
+    table's lock): a finding naming the helper, and the helper does nothing."""
+    from pathlib import Path
+
+    src = (Path(__file__).parent / "proposals" / "write_past_flow.c").read_text()
+    src = src.replace("    ((UCHAR *)Flow)[sizeof(FLOW_CONTEXT) + 64] = 1; /* 64 bytes past the flow */\n",
+                      "")
+    src = src.replace("        KeAcquireInStackQueuedSpinLockAtDpcLevel(&g_OpenFlowsLock, &lockHandle);\n"
+                      "        if (InterlockedCompareExchange",
+                      "        if (InterlockedCompareExchange")
+    src = src.replace("            FlowTableMoveToClosedLocked(Flow);\n"
+                      "        KeReleaseInStackQueuedSpinLockFromDpcLevel(&lockHandle);\n",
+                      "            FlowTableMoveToClosedLocked(Flow); /* the bug: no lock */\n")
+    assert "the bug: no lock" in src
+    proposal = tmp_path / "unlocked_move.c"
+    proposal.write_text(src)
+    out = run(str(proposal), get_scenario("lingering-rst"), schedule="clean")
+    v = next(v for v in out.violations if v.kind == "deadlock")
+    assert "FlowTableMoveToClosedLocked called without holding openFlowsLock" in v.detail
+    assert out.flows[0]["where"] == "open"  # it did nothing: the flow lingers (a leak)
