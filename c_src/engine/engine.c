@@ -402,6 +402,7 @@ static int execute(const FR_SCENARIO_SPEC *sc, const FR_RUN_SPEC *run, uint64_t 
         a->index = i;
         a->event = -1;
         a->pending_op = FR_SP_BEGIN;
+        a->pending_list = -1;
         if (i < sc->n_actors) {
             a->cpu = sc->actors[i].cpu;
             a->op_index = sc->actors[i].first_op;
@@ -459,6 +460,8 @@ static int execute(const FR_SCENARIO_SPEC *sc, const FR_RUN_SPEC *run, uint64_t 
                     : (a->op_index >= 0 ? g_sc->ops[a->op_index].event : g_sc->n_events);
         st->obj = a->pending_obj;
         st->size = a->pending_size;
+        st->list = a->pending_list;
+        st->blocks = 0;
         st->value = 0;
         st->enabled = mask;
         if (g_step_log_fd >= 0) { /* survives a crash of the variant: see fr_set_step_log */
@@ -476,10 +479,12 @@ static int execute(const FR_SCENARIO_SPEC *sc, const FR_RUN_SPEC *run, uint64_t 
         if (a->spin_wait)
             spin_resume(a, mask);
         uint64_t writes = g_writes;
+        a->blocks = 0;
         g_cur = a;
         current = c;
         fr_ctx_swap(&g_main_ctx, &a->ctx);
         g_cur = NULL;
+        st->blocks = a->blocks;
         note_access(a, st->op, st->obj, st->size);
         /* a yield that was its operation's last step (a bounded retry that gave up) ends
          * no spin: the CPU is not waiting, it returned from its callback */

@@ -27,10 +27,14 @@
  *     compare-exchange that failed, or an exchange that stored the same value, only
  *     read; a pending interlocked operation, and any instrumented plain or volatile
  *     store of the variant (access.c), counts as a write); spin locks count as
- *     writes to their word; every list operation touches one "lists" object;
- *   - a free and any access to the same pool block;
- *   - a free and any list operation (a list operation touches the links of its
- *     entry and of the entry's neighbours, whichever flows they are).
+ *     writes to their word; a list operation touches its list (openFlows' buckets
+ *     or closedFlows, named by following the entry's links to the head; one that
+ *     cannot be named touches every list);
+ *   - a free and any access to the same pool block, including those the shim and the
+ *     core check during the step (the move's look at a flow under the table lock);
+ *   - a free of a block linked into a list (a finding) and any list operation (a list
+ *     operation touches the links of its entry and of the entry's neighbours); a free
+ *     and a pending insertion (its entry is not known before it runs).
  * Events (an operation waiting for another's end), the settle actor (after
  * everyone), the same-CPU-owner pairs and any pair where one actor holds a spin
  * lock the other holds or takes are orderings, never races: they enter
@@ -128,8 +132,11 @@ static void reverse_race(int i, int last, int actor, const int *clock)
     if (i < X.floor)
         return;
     node *n = &X.nodes[i];
-    if (n->ample)
+    if (n->ample) { /* the step was no persistent set after all: search again without */
+        sr_ample_broken(n->ample);
+        X.restart = 1;
         return;
+    }
     if (X.spec.stateful) { /* Flanagan-Godefroid: persistent sets, which a cut needs */
         n->backtrack |= (n->enabled >> actor & 1) ? 1u << actor : n->enabled;
         return;
@@ -249,10 +256,19 @@ static int ample_step(uint32_t mask)
         if (v.spin_wait)
             continue;
         if (v.pending_op == FR_SP_BEGIN && v.op_index >= 0 && !X.spin_op[spin_slot(v.op_index)] &&
-            X.sc->ops[v.op_index].n_after == 0)
+            X.sc->ops[v.op_index].n_after == 0 && sr_ample_on(AMPLE_BEGIN)) {
+            X.ample_kind = AMPLE_BEGIN;
             return a;
-        if (v.pending_op == FR_SP_UNLOCK && sr_release_ok(a, &v))
+        }
+        if (v.pending_op == FR_SP_UNLOCK && sr_ample_on(AMPLE_RELEASE) && sr_release_ok(a, &v)) {
+            X.ample_kind = AMPLE_RELEASE;
             return a;
+        }
+        if ((v.pending_op == FR_SP_LIST_READ || v.pending_op == FR_SP_LIST_INSERT ||
+             v.pending_op == FR_SP_LIST_REMOVE) && sr_ample_on(AMPLE_LIST) && sr_list_ok(a, &v)) {
+            X.ample_kind = AMPLE_LIST;
+            return a;
+        }
     }
     return -1;
 }
@@ -289,7 +305,7 @@ int fr_dfs_pick(int d, uint32_t mask, int current)
             n->preempt = d ? X.nodes[d - 1].preempt + is_preemption(d - 1, X.nodes[d - 1].chosen) : 0;
             n->sleep = 0;
             n->backtrack = n->done = 1u << c;
-            n->ample = 1;
+            n->ample = X.ample_kind;
             n->chosen = c;
             X.len = d + 1;
             return c;
@@ -363,10 +379,13 @@ void fr_dfs_stepped(int d, int c, int op, const volatile void *obj, int op_index
     fr_actor_view v;
     fr_sched_view(c, &v);
     footprint(&n->f, c, op, obj, fr_sched_step_size(d), op_index, wrote, 0, &v, owned, forced);
+    n->f.blocks |= fr_sched_step_blocks(d); /* what the shim and the core touched too */
+    if (n->f.key == KEY_LISTS)
+        n->f.list = fr_sched_step_list(d);
     if (sr()) { /* what the step touches: the summaries' input */
         memset(&X.nt[d], 0, sizeof X.nt[d]);
         touch_add(&X.nt[d], &n->f);
-        if (c < X.na - 1 && sr_note_step(&n->f))
+        if (c < X.na - 1 && sr_note_step(&n->f, fr_sched_step_list(d)))
             X.restart = 1; /* a release was taken at once that this step depends on */
     }
     if (X.spec.stateful && fr_stateful_note(op, obj, fr_sched_step_size(d), op_index))

@@ -14,6 +14,7 @@ static void footprint_core(fp *f, int op, const volatile void *obj, int wrote)
     f->cat = 0;
     f->key = 0;
     f->block = -1;
+    f->list = -1;
     switch (op) {
     case FR_SP_BEGIN:
     case FR_SP_YIELD:
@@ -62,6 +63,7 @@ void footprint(fp *f, int actor, int op, const volatile void *obj, int size, int
                       int wrote, int pending, const fr_actor_view *v, int owns, int forced)
 {
     footprint_core(f, op, obj, wrote);
+    f->blocks = f->block >= 0 ? 1ULL << (f->block & 63) : 0;
     f->size = f->key > KEY_POOL && size > 0 ? size : 1; /* the lists and the pool: one byte */
     f->actor = (short)actor;
     f->cpu = (short)v->cpu;
@@ -70,6 +72,19 @@ void footprint(fp *f, int actor, int op, const volatile void *obj, int size, int
         f->cat |= C_WROTE;
     if (forced)
         f->cat |= C_FORCED;
+    f->insert = pending && op == FR_SP_LIST_INSERT; /* (one that ran: its entry is in blocks) */
+    if (f->key == KEY_LISTS) { /* the pending operation's list, or (set by the caller) the step's */
+        f->list = pending ? v->pending_list : -1;
+        int b = obj ? fr_pool_block_index(obj) : -1; /* an entry it removes */
+        if (b >= 0)
+            f->blocks |= 1ULL << (b & 63);
+    }
+    /* a free of a block linked into a list (a finding) touches its neighbours' links: it
+     * conflicts with every list operation; one of an unlinked block only with those that
+     * touch it (the footprint's blocks) and with insertions (whose entry a pending
+     * footprint does not know) */
+    if ((f->cat & C_FREE) && f->block >= 0 && fr_pool_block_linked(f->block))
+        f->cat |= C_LINKED;
     f->nwait = 0;
     if (pending ? v->spin_wait : v->woke) {
         int n = pending ? v->n_keys : v->n_woke;
@@ -128,10 +143,20 @@ int dependent(const fp *a, const fp *b)
         return 1;
     if (a->block >= 0 && a->block == b->block && ((a->cat | b->cat) & C_FREE))
         return 1;
+    /* a free and a step that touched its block through the shim or the core (which
+     * reads a flow under a table lock the free does not take: the move's check) */
+    if (((a->cat & C_FREE) && a->block >= 0 && (b->blocks >> (a->block & 63) & 1)) ||
+        ((b->cat & C_FREE) && b->block >= 0 && (a->blocks >> (b->block & 63) & 1)))
+        return 1;
     /* a list operation reads and writes the links of its entry and of the entry's
      * neighbours, whichever flows they are: a free conflicts with every one */
-    if (((a->cat & C_FREE) && b->key == KEY_LISTS) || ((b->cat & C_FREE) && a->key == KEY_LISTS))
+    if (((a->cat & C_FREE) && b->key == KEY_LISTS && ((a->cat & C_LINKED) || b->insert)) ||
+        ((b->cat & C_FREE) && a->key == KEY_LISTS && ((b->cat & C_LINKED) || a->insert)))
         return 1;
+    /* two list operations: the same list (or one nobody could name); the lists' heads
+     * and links are apart, an entry is in one list at a time */
+    if (a->key == KEY_LISTS && b->key == KEY_LISTS)
+        return (a->list < 0 || b->list < 0 || a->list == b->list) && ((a->cat | b->cat) & C_WRITE);
     return a->key && b->key && overlap(a->key, a->size, b->key, b->size) &&
            ((a->cat | b->cat) & C_WRITE);
 }

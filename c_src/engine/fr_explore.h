@@ -28,6 +28,9 @@
 #define sr_release_reset(...) fr_eng_sr_release_reset(__VA_ARGS__)
 #define sr_release_ok(...) fr_eng_sr_release_ok(__VA_ARGS__)
 #define sr_note_step(...) fr_eng_sr_note_step(__VA_ARGS__)
+#define sr_list_ok(...) fr_eng_sr_list_ok(__VA_ARGS__)
+#define sr_ample_on(...) fr_eng_sr_ample_on(__VA_ARGS__)
+#define sr_ample_broken(...) fr_eng_sr_ample_broken(__VA_ARGS__)
 #define count_linearizations(...) fr_eng_count_linearizations(__VA_ARGS__)
 
 #define MAXA 32
@@ -36,7 +39,8 @@
 #define COUNT_CAP (1 << 22) /* progress vectors beyond which an execution is not counted */
 
 enum { C_WRITE = 1, C_FREE = 2, C_LOCK = 4, C_UNLOCK = 8, C_WORLD = 16, C_WROTE = 32,
-       C_FORCED = 64 };
+       C_FORCED = 64, C_LINKED = 128 /* a free of a block linked into a list */ };
+enum { AMPLE_BEGIN = 1, AMPLE_RELEASE, AMPLE_LIST }; /* node.ample: the kind taken at once */
 #define FP_KEYS 4 /* words a spin's wait may read; more read the world */
 #define FP_HELD 8 /* spin locks an actor may hold at once (fr_internal.h: FR_MAX_HELD) */
 
@@ -47,12 +51,17 @@ typedef struct fp {
     uintptr_t held[FP_HELD]; /* spin locks its actor held right before the step */
     int wait_size[FP_KEYS];
     int block;
+    int list;                /* a list operation's list (fr_pool_list_of; -1: any) */
+    uint64_t blocks;         /* pool blocks it touched through checked accesses (bit: % 64) */
     short actor;
     short cpu;
     unsigned char cat;
     unsigned char owns;
     unsigned char nwait;
     unsigned char nheld;
+    unsigned char insert;    /* a pending list insertion: its entry, not known before it
+                                runs, may be a block someone frees (once it ran, the entry's
+                                block is in blocks: link_between checks it) */
 } fp;
 
 typedef struct node {
@@ -62,7 +71,7 @@ typedef struct node {
     fp f;        /* the chosen step's footprint */
     int64_t sid; /* stateful: the number of the state before the step, -1 if none */
     int fresh;   /* stateful with reduction: its summary is not written yet */
-    int ample;   /* the chosen step alone is a persistent set: nothing is added */
+    int ample;   /* the chosen step alone was taken as a persistent set (AMPLE_*) */
 } node;
 
 typedef struct fr_explorer {
@@ -99,6 +108,7 @@ typedef struct fr_explorer {
     int count_f_cap;
     int started;
     uint32_t alone; /* scenario actors with a CPU of their own */
+    int ample_kind; /* ample_step's last answer: AMPLE_* */
 } fr_explorer;
 
 extern fr_explorer X;
@@ -121,7 +131,10 @@ void sr_finish(int d); /* the path's nodes from depth d down are finished (state
  * (1: search again, without) */
 void sr_release_reset(int keep); /* keep: what was seen (the search starts over) */
 int sr_release_ok(int a, const fr_actor_view *v);
-int sr_note_step(const fp *f);
+int sr_note_step(const fp *f, int list); /* list: a list operation's, else -1 */
+int sr_list_ok(int a, const fr_actor_view *v); /* may a's pending list operation be */
+int sr_ample_on(int kind);    /* may steps of this kind be taken at once (not given up) */
+void sr_ample_broken(int kind); /* a race reached a step of this kind taken at once */
 
 /* count.c */
 double count_linearizations(int n); /* -1: too large to count */

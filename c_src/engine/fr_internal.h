@@ -112,7 +112,6 @@
 #define FR_MAX_VIOLATIONS 64
 #define FR_MAX_HELD 8
 #define FR_MAX_LOCK_EDGES 64
-#define FR_MAX_GLOBALS 32
 #define FR_GRANULE 64
 #define FR_SETTLE_CPU (FR_MAX_CPUS - 1)
 #define FR_SPIN_KEYS 8   /* words a spin iteration may touch and still be waited on precisely */
@@ -146,6 +145,8 @@ typedef struct fr_actor {
     int pending_op;
     const volatile void *pending_obj;
     int pending_size;   /* bytes the pending operation touches */
+    int pending_list;   /* a list operation's list (fr_pool_list_of), else -1 */
+    uint64_t blocks;    /* pool blocks the running step touched (bit: index % 64) */
     int next_size;      /* fr_point_sized: the size of the point being taken */
     /* spinning (see spin.c) */
     int spin_wait;      /* it yielded: its next iteration waits for a change */
@@ -187,6 +188,8 @@ typedef struct raw_step {
     int64_t value;
     uint32_t enabled;   /* actors enabled before the step */
     unsigned char wrote; /* the step changed shared memory */
+    int list;           /* a list operation's list (fr_pool_list_of), else -1 */
+    uint64_t blocks;    /* pool blocks its checked accesses touched (bit: index % 64) */
 } raw_step;
 
 typedef struct fr_block {

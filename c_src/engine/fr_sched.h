@@ -18,6 +18,7 @@ typedef struct fr_actor_view {
     int pending_op;  /* FR_SP_* it performs when it next runs */
     const volatile void *pending_obj;
     int pending_size;  /* bytes of pending_obj it touches */
+    int pending_list;  /* a pending list operation's list (fr_pool_list_of), else -1 */
     int op_index;    /* scenario operation it is in (or about to begin); -1 settle */
     int pending_writes; /* the pending operation would change memory now (1 if unknown) */
     int spin_wait;   /* it waits in a spin: its next step ends the wait (or begins a burst) */
@@ -33,6 +34,7 @@ typedef struct fr_actor_view {
 } fr_actor_view;
 
 #define FR_VIEW_DONE 2
+#define FR_MAX_GLOBALS 32 /* registered globals: tables, locks (pool.c) */
 
 /* engine.c (fr_engine_execute), sched_view.c, pool.c, results.c */
 int fr_engine_execute(const FR_SCENARIO_SPEC *sc, const FR_RUN_SPEC *run, uint64_t seed);
@@ -43,6 +45,10 @@ void fr_sched_fail(int code, const char *text);
 void fr_error_clear(void);                /* no error text left from an earlier run */
 uint32_t fr_sched_burst_mask(void);     /* enabled actors whose next step would begin a burst */
 int fr_sched_step_size(int step);       /* bytes the step's object access touched */
+int fr_sched_step_list(int step);       /* a list operation's list, else -1 */
+uint64_t fr_sched_step_blocks(int step); /* pool blocks its checked accesses touched (% 64) */
+int fr_pool_list_of(const volatile void *p); /* the registered global a list's head is in */
+int fr_pool_block_linked(int block);    /* the pool block is linked into a list */
 int fr_pool_block_index(const volatile void *p); /* -1 outside the pool */
 uint64_t fr_stable_address(uintptr_t a); /* the same in every run of one build */
 uint32_t fr_violation_kinds(void);
@@ -81,7 +87,7 @@ typedef struct fr_touch {
     uint64_t cpus;
     uint32_t flags;
     uint32_t nlocks;
-    uintptr_t lock[FR_TOUCH_LOCKS];
+    uintptr_t lock[FR_TOUCH_LOCKS], lock2[FR_TOUCH_LOCKS]; /* a slot's locks (0: none) */
     uint64_t lr[FR_TOUCH_LOCKS][4], lw[FR_TOUCH_LOCKS][4];
 } fr_touch;
 uint32_t fr_stateful_summary_intern(const fr_touch *t, int width); /* width actors */

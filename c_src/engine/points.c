@@ -44,6 +44,10 @@ void fr_point(int op, const volatile void *obj)
             return;
         a->pending_op = op;
         a->pending_obj = obj;
+        a->pending_list = op == FR_SP_LIST_READ || op == FR_SP_LIST_INSERT ||
+                                  op == FR_SP_LIST_REMOVE
+                              ? fr_pool_list_of(obj)
+                              : -1;
         a->pending_size = a->next_size ? a->next_size
                           : a->arg_size ? a->arg_size
                           : (op == FR_SP_LOCK || op == FR_SP_UNLOCK) ? (int)sizeof(uintptr_t)

@@ -166,6 +166,8 @@ void fr_check_range(const volatile void *p, int size, int write, const void *pc)
     size_t off = (size_t)(c - g_arena);
     size_t used = __atomic_load_n(&g_arena_used, __ATOMIC_ACQUIRE);
     fr_block *b = off < used ? &g_blocks[g_granule_block[off / FR_GRANULE]] : NULL;
+    if (b && fr_mode == FR_MODE_CONTROLLED && g_cur) /* what the step touched (explore.c) */
+        g_cur->blocks |= 1ULL << ((size_t)(b - g_blocks) & 63);
     if (b && __atomic_load_n(&b->state, __ATOMIC_ACQUIRE) != B_FREED &&
         off + (size_t)size <= b->off + (size_t)b->size)
         return; /* inside a live block: the common case */
@@ -210,6 +212,41 @@ void fr_register_global(const volatile void *p, size_t size, const char *name)
         }
     if (g_nglobals < FR_MAX_GLOBALS)
         g_globals[g_nglobals++] = (fr_global){(const volatile char *)p, size, name};
+}
+
+static int global_of(const volatile void *p)
+{
+    for (int i = 0; i < g_nglobals; i++)
+        if ((const volatile char *)p >= g_globals[i].p &&
+            (const volatile char *)p < g_globals[i].p + g_globals[i].size)
+            return i;
+    return -1;
+}
+
+/* The list p is the head of, or an entry of: the registered global its head lies in
+ * (openFlows' buckets, closedFlows), found by following Flink through pool blocks; -1 if
+ * the walk leaves the pool and the globals, or goes on too long (a corrupted list). */
+int fr_pool_list_of(const volatile void *p)
+{
+    const volatile void *start = p;
+    for (int hop = 0; hop < 4096 && p && (hop == 0 || p != start); hop++) {
+        int g = global_of(p);
+        if (g >= 0)
+            return g;
+        const unsigned char *q = (const unsigned char *)p;
+        if (q < g_arena || q + sizeof(void *) > g_arena + g_arena_used)
+            return -1;
+        const volatile void *next;
+        memcpy(&next, q, sizeof next); /* LIST_ENTRY's first member: Flink */
+        p = next;
+    }
+    return -1;
+}
+
+int fr_pool_block_linked(int block)
+{
+    return block >= 0 && block < g_nblocks && __atomic_load_n(&g_blocks[block].linked,
+                                                               __ATOMIC_ACQUIRE) > 0;
 }
 
 const char *fr_global_name(int index)

@@ -62,6 +62,7 @@ void fr_sched_view(int i, fr_actor_view *out)
     out->pending_op = a->pending_op;
     out->pending_obj = a->pending_obj;
     out->pending_size = a->pending_size;
+    out->pending_list = a->status == A_DONE ? -1 : a->pending_list;
     out->op_index = a->op_index;
     out->pending_writes = pending_writes(a);
     out->spin_wait = a->spin_wait;
@@ -79,6 +80,13 @@ void fr_sched_view(int i, fr_actor_view *out)
 uint32_t fr_sched_burst_mask(void) { return g_burst_mask; }
 
 int fr_sched_step_size(int step) { return step >= 0 && step < g_steps ? g_trace[step].size : 4; }
+
+int fr_sched_step_list(int step) { return step >= 0 && step < g_steps ? g_trace[step].list : -1; }
+
+uint64_t fr_sched_step_blocks(int step)
+{
+    return step >= 0 && step < g_steps ? g_trace[step].blocks : 0;
+}
 
 int fr_sched_event_step(int ev)
 {

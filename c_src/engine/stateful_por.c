@@ -56,6 +56,17 @@ static int range_bits(uint64_t m[4], uintptr_t key, int size, int test)
     return any;
 }
 
+/* a list operation's list (-1: any list, as a free of a linked block) */
+static void touch_list(uint64_t m[4], int list)
+{
+    if (list >= 0 && list < FR_MAX_GLOBALS) {
+        touch_word(m, 0x1157000000000000ULL + (uint64_t)list);
+        return;
+    }
+    for (int l = 0; l < FR_MAX_GLOBALS; l++)
+        touch_word(m, 0x1157000000000000ULL + (uint64_t)l);
+}
+
 static void touch_range(uint64_t m[4], uintptr_t key, int size)
 {
     range_bits(m, key, size, 0);
@@ -71,26 +82,46 @@ void touch_add(fr_touch *t, const fp *f)
     if (f->cat & C_WROTE)
         t->flags |= T_WROTE;
     uint64_t *r = t->r, *w = t->w;
-    if (f->nheld > 0) {
+    if (f->nheld > 0) { /* the slot of the (first two) locks it holds: ordered with a step
+                           that holds either */
+        uintptr_t l1 = f->held[0], l2 = f->nheld > 1 ? f->held[1] : 0;
+        if (l2 && l2 < l1) {
+            uintptr_t x = l1;
+            l1 = l2;
+            l2 = x;
+        }
         uint32_t k = 0;
-        while (k < t->nlocks && t->lock[k] != f->held[0])
+        while (k < t->nlocks && (t->lock[k] != l1 || t->lock2[k] != l2))
             k++;
-        if (k == t->nlocks && k < FR_TOUCH_LOCKS)
-            t->lock[t->nlocks++] = f->held[0];
+        if (k == t->nlocks && k < FR_TOUCH_LOCKS) {
+            t->lock[k] = l1;
+            t->lock2[k] = l2;
+            t->nlocks++;
+        }
         if (k < t->nlocks) {
             r = t->lr[k];
             w = t->lw[k];
         }
     }
     uint64_t *m = (f->cat & (C_WRITE | C_WROTE)) ? w : r;
-    if (f->key == KEY_LISTS || f->key == KEY_POOL)
+    if (f->key == KEY_LISTS)
+        touch_list(m, f->list);
+    else if (f->key == KEY_POOL)
         touch_word(m, f->key);
     else if (f->key)
         touch_range(m, f->key, f->size);
-    if (f->block >= 0) /* a free conflicts with any access to its block, and the lists */
-        touch_word((f->cat & C_FREE) ? w : r, 0xB10C000000000000ULL + (uint64_t)f->block);
-    if (f->cat & C_FREE)
-        touch_word(w, KEY_LISTS);
+    /* a free conflicts with any access to its block, and the lists (blocks by index % 64,
+     * as the footprint keeps them) */
+    if (f->block >= 0 && (f->cat & C_FREE))
+        touch_word(w, 0xB10C000000000000ULL + (uint64_t)(f->block & 63));
+    for (uint64_t m = f->blocks; m; m &= m - 1)
+        touch_word(r, 0xB10C000000000000ULL + (uint64_t)__builtin_ctzll(m));
+    if ((f->cat & C_FREE) && (f->cat & C_LINKED))
+        touch_list(w, -1);
+    if (f->cat & C_FREE) /* and every insertion (its entry may be the block) */
+        touch_word(w, 0xF4EE000000000000ULL);
+    if (f->insert)
+        touch_word(r, 0xF4EE000000000000ULL);
     for (int k = 0; k < f->nwait; k++)
         touch_range(r, f->wait[k], f->wait_size[k]);
 }
@@ -110,10 +141,13 @@ static void touch_or(fr_touch *dst, const fr_touch *src)
     dst->flags |= src->flags;
     for (uint32_t j = 0; j < src->nlocks; j++) {
         uint32_t k = 0;
-        while (k < dst->nlocks && dst->lock[k] != src->lock[j])
+        while (k < dst->nlocks && (dst->lock[k] != src->lock[j] || dst->lock2[k] != src->lock2[j]))
             k++;
-        if (k == dst->nlocks && k < FR_TOUCH_LOCKS)
-            dst->lock[dst->nlocks++] = src->lock[j];
+        if (k == dst->nlocks && k < FR_TOUCH_LOCKS) {
+            dst->lock[k] = src->lock[j];
+            dst->lock2[k] = src->lock2[j];
+            dst->nlocks++;
+        }
         if (k < dst->nlocks)
             masks_or(dst->lr[k], dst->lw[k], src->lr[j], src->lw[j]);
         else /* no room: as if taken without the lock */
@@ -143,7 +177,7 @@ static int touch_dep(const fp *g, const fr_touch *e, const fr_touch *t)
     for (uint32_t k = 0; k < t->nlocks; k++) {
         int held = 0;
         for (int h = 0; h < g->nheld && !held; h++)
-            held = g->held[h] == t->lock[k];
+            held = g->held[h] == t->lock[k] || (t->lock2[k] && g->held[h] == t->lock2[k]);
         if (!held && masks_dep(e, t->lr[k], t->lw[k]))
             return 1;
     }
@@ -167,11 +201,38 @@ static void sr_cut_races(const fr_touch *t, int n)
             if (r < X.floor)
                 continue;
             node *m = &X.nodes[r];
-            if (m->ample)
-                continue;
             uint32_t add = (m->enabled >> p & 1) ? 1u << p : m->enabled;
-            if (!(add & ~m->backtrack) || !touch_dep(&g->f, &X.nt[i], &t[p]))
-                continue; /* nothing to add there (the usual case), or independent */
+            if (!(add & ~m->backtrack) && !m->ample)
+                continue; /* nothing to add there (the usual case) */
+            if (m->ample == AMPLE_LIST)
+                continue; /* what could race with it is watched for exactly: an operation
+                             on its list without the lock (the lockset), a free of a block
+                             linked into a list (sr_list_ok); a summary's free of a block it
+                             touched may well come after that block left its list */
+            if (m->ample == AMPLE_RELEASE) {
+                /* a release is ordered with every acquisition of its lock, and nothing
+                 * else touches the lock's word (sr_release_ok: it would have made the
+                 * search start over): the word's bits are not a race here */
+                fr_touch e = X.nt[i];
+                uint64_t word[4] = {0};
+                range_bits(word, g->f.key, g->f.size, 0);
+                for (int k = 0; k < 4; k++) {
+                    e.w[k] &= ~word[k];
+                    e.r[k] &= ~word[k];
+                    for (int s = 0; s < FR_TOUCH_LOCKS; s++) {
+                        e.lw[s][k] &= ~word[k];
+                        e.lr[s][k] &= ~word[k];
+                    }
+                }
+                if (!touch_dep(&g->f, &e, &t[p]))
+                    continue;
+            } else if (!touch_dep(&g->f, &X.nt[i], &t[p]))
+                continue; /* independent */
+            if (m->ample) { /* no persistent set after all: search again without */
+                sr_ample_broken(m->ample);
+                X.restart = 1;
+                continue;
+            }
             m->backtrack |= add;
         }
     }
@@ -262,10 +323,26 @@ void sr_finish(int d)
  * poll's steps are left out: it begins after everyone, no release waits beside it.
  * Words and blocks are bits of 256-bit masks: a collision only takes fewer releases
  * at once. */
+#define RL_LISTS 16
+#define RL_LOCKS 4
+
+typedef struct rl_list {
+    int id;                    /* fr_pool_list_of */
+    uintptr_t lock[RL_LOCKS];  /* held at every operation on it seen so far */
+    int nlocks;
+    int relied;                /* an operation on it was taken at once */
+} rl_list;
+
 static struct {
     uint64_t touched[4], freed[4]; /* words touched otherwise, blocks freed */
     uint64_t taken[4], taken_blocks[4]; /* of the locks whose releases were taken */
     int world, any_taken;
+    rl_list lists[RL_LISTS];
+    int nlists;
+    int lists_off;   /* an operation on a list no walk could name */
+    int free_linked; /* a block was freed while linked into a list */
+    int any_list;    /* a list operation was taken at once */
+    uint32_t off;    /* AMPLE_* kinds given up: a race reached one taken at once */
 } RL;
 
 void sr_release_reset(int keep)
@@ -278,6 +355,9 @@ void sr_release_reset(int keep)
     memset(RL.taken, 0, sizeof RL.taken);
     memset(RL.taken_blocks, 0, sizeof RL.taken_blocks);
     RL.any_taken = 0;
+    for (int i = 0; i < RL.nlists; i++)
+        RL.lists[i].relied = 0;
+    RL.any_list = 0;
 }
 
 static int block_bits(uint64_t m[4], int block, int test)
@@ -327,12 +407,135 @@ int sr_release_ok(int a, const fr_actor_view *v)
     return 1;
 }
 
-int sr_note_step(const fp *f)
+/* ---- list operations taken at once (explore.c: ample_step) ---------------------------
+ *
+ * An operation on a list (openFlows' buckets, closedFlows: fr_pool_list_of) by an actor
+ * that holds a spin lock which every operation on that list seen in this search was
+ * made under (Eraser's lockset) is independent of everything the others can do before
+ * it: another operation on that list needs the lock; one on another list touches other
+ * links; a free touches its own block, not linked (a free of a linked block is a finding,
+ * freed_while_linked, and makes the search start over without these), unless it is the
+ * block an insertion links (the insertion's entry is not known here: a pending free
+ * keeps every insertion). As for releases: nothing may read the world, the lock's word
+ * may be touched only as a lock, and the first operation seen without a lock that was
+ * relied on, or on a list no walk could name, makes the search start over (the locksets
+ * stay, so the next search relies on what holds). */
+static rl_list *list_entry(int id)
+{
+    for (int i = 0; i < RL.nlists; i++)
+        if (RL.lists[i].id == id)
+            return &RL.lists[i];
+    return NULL;
+}
+
+static int lock_clean(uintptr_t lock)
+{
+    int b = fr_pool_block_index((const volatile void *)lock);
+    return !range_bits(RL.touched, lock, (int)sizeof(uintptr_t), 1) &&
+           (b < 0 || !block_bits(RL.freed, b, 1));
+}
+
+/* From now on the search relies on the lock being one (as for a release taken at once:
+ * the first step that touches its word otherwise, or frees its block, starts it over). */
+static void rely_on_lock(uintptr_t lock)
+{
+    int b = fr_pool_block_index((const volatile void *)lock);
+    range_bits(RL.taken, lock, (int)sizeof(uintptr_t), 0);
+    if (b >= 0)
+        block_bits(RL.taken_blocks, b, 0);
+    RL.any_taken = 1;
+}
+
+int sr_list_ok(int a, const fr_actor_view *v)
+{
+    if (RL.world || RL.lists_off || RL.free_linked || v->pending_list < 0)
+        return 0;
+    rl_list *l = list_entry(v->pending_list);
+    if (!l)
+        return 0; /* no lockset yet */
+    uintptr_t guard = 0;
+    for (int k = 0; k < l->nlocks && !guard; k++)
+        for (int h = 0; h < v->n_held && !guard; h++)
+            if ((uintptr_t)v->held[h] == l->lock[k] && lock_clean(l->lock[k]))
+                guard = l->lock[k];
+    if (!guard)
+        return 0;
+    int insert = v->pending_op == FR_SP_LIST_INSERT;
+    for (int p = 0; p < X.na - 1; p++) { /* what the others would do now */
+        if (p == a)
+            continue;
+        fr_actor_view pv;
+        fr_sched_view(p, &pv);
+        if (pv.status == FR_VIEW_DONE)
+            continue;
+        fp q;
+        pending_fp(p, &q);
+        if ((q.cat & C_WORLD) || q.cpu == v->cpu)
+            return 0;
+        if (q.key == KEY_LISTS && (pv.pending_list < 0 || pv.pending_list == v->pending_list))
+            return 0;
+        if ((q.cat & C_FREE) && (insert || q.block < 0 || fr_pool_block_linked(q.block)))
+            return 0;
+    }
+    l->relied = 1;
+    RL.any_list = 1;
+    rely_on_lock(guard);
+    return 1;
+}
+
+int sr_ample_on(int kind)
+{
+    return !(RL.off >> kind & 1);
+}
+
+void sr_ample_broken(int kind)
+{
+    RL.off |= 1u << kind;
+}
+
+/* A list operation (list: its list, -1 if none could be named) made holding f->held. */
+static int note_list(const fp *f, int list)
+{
+    if (list < 0) {
+        RL.lists_off = 1;
+        return RL.any_list;
+    }
+    rl_list *l = list_entry(list);
+    if (!l) {
+        if (RL.nlists == RL_LISTS) {
+            RL.lists_off = 1;
+            return RL.any_list;
+        }
+        l = &RL.lists[RL.nlists++];
+        l->id = list;
+        l->relied = 0;
+        l->nlocks = 0;
+        for (int h = 0; h < f->nheld && l->nlocks < RL_LOCKS; h++)
+            l->lock[l->nlocks++] = f->held[h];
+        return 0;
+    }
+    int kept = 0, lost = 0;
+    for (int k = 0; k < l->nlocks; k++) {
+        int held = 0;
+        for (int h = 0; h < f->nheld && !held; h++)
+            held = f->held[h] == l->lock[k];
+        if (held)
+            l->lock[kept++] = l->lock[k];
+        else
+            lost = 1;
+    }
+    l->nlocks = kept;
+    return lost && l->relied;
+}
+
+int sr_note_step(const fp *f, int list)
 {
     int again = 0;
+    if (f->key == KEY_LISTS)
+        again |= note_list(f, list);
     if ((f->cat & C_WORLD) && !RL.world) {
         RL.world = 1;
-        again = RL.any_taken;
+        again |= RL.any_taken | RL.any_list;
     }
     if (f->key > KEY_POOL && !(f->cat & (C_LOCK | C_UNLOCK))) {
         again |= range_bits(RL.taken, f->key, f->size, 1);
@@ -345,6 +548,10 @@ int sr_note_step(const fp *f)
     if ((f->cat & C_FREE) && f->block >= 0) {
         again |= block_bits(RL.taken_blocks, f->block, 1);
         block_bits(RL.freed, f->block, 0);
+        if (fr_pool_block_linked(f->block) && !RL.free_linked) {
+            RL.free_linked = 1;
+            again |= RL.any_list;
+        }
     }
     return again;
 }

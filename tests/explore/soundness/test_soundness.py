@@ -465,3 +465,49 @@ def test_a_release_of_a_lock_someone_else_holds_is_a_finding_in_every_search():
                 Stmt(gen.LOCKED, gen.FLOWLOCK, then=(Stmt(gen.XCHG, A, 7),))),
         drained=(), sweep=())
     check_stateful(program, _lock_word_scenario(), generated=False, reduction=True)
+
+
+def test_a_free_is_dependent_with_the_cores_check_of_the_flow():
+    """Found by the harness once it listed actors in any order: the delete moves the flow,
+    the agent's poll drains and frees it, and the delete's second move takes the open
+    table's lock, whose step checks the freed flow (use after free, double move). That
+    check is the core's, not an access with a scheduling point of its own: the step's
+    footprint did not hold the flow, so the free and it were independent, and the
+    stateful search's reduction, with the agent listed first, never ran the free before
+    it (one of four final states lost). Every checked access now notes its pool block in
+    the step's footprint."""
+    from kernel_model import Actor, Delete, Flow, LatePacket, Poll, Scenario
+
+    R, Stmt = gen.R, gen.Stmt
+    program = gen.Program(ref=(Stmt(gen.INC, R),), deref=(gen.DEC_FREE,),
+                          lookup=(Stmt(gen.INC, R),),
+                          delete=(Stmt(gen.CAS, R, 2, 2, then=(Stmt(gen.MOVE),)), Stmt(gen.MOVE)),
+                          drained=(Stmt(gen.FREE),), sweep=())
+    sc = Scenario(name="g", description="", flows=[Flow(cookie=1, associations=1)],
+                  actors=[Actor("agent", 3, [Poll("c1")]),
+                          Actor("cpu0", 1, [LatePacket(0, "data", bytes=100, irql="passive")]),
+                          Actor("cpu1", 1, [Delete(0, 0)])])
+    check_stateful(program, sc, generated=False, reduction=True)
+
+
+def test_a_free_wakes_a_sleeping_insertion_of_the_freed_flow():
+    """Found by the harness once frees of unlinked flows stopped conflicting with every
+    list operation: the move removes the flow from openFlows, the packet's dereference
+    frees it, and only then does the move insert it into closedFlows (use after free,
+    then the settle's double free). A pending insertion's entry is not known before it
+    runs, so a free must wake it from a sleep set; it did not, and dfs lost that final
+    state."""
+    from kernel_model import Actor, Delete, Flow, LatePacket, Scenario
+
+    R, Stmt = gen.R, gen.Stmt
+    program = gen.Program(ref=(Stmt(gen.INC, R),), deref=(Stmt(gen.FREE), gen.DEC_FREE),
+                          lookup=(Stmt(gen.INC, R),),
+                          delete=(Stmt(gen.CAS, R, 2, 2, then=(Stmt(gen.MOVE),)), gen.DEC_FREE),
+                          drained=(gen.DEC_FREE,), sweep=())
+    sc = Scenario(name="g", description="", flows=[Flow(cookie=1, associations=2)],
+                  actors=[Actor("cpu0", 1, [LatePacket(0, "data", bytes=100, irql="passive")]),
+                          Actor("cpu1", 1, [Delete(0, 0)]), Actor("cpu2", 2, [Delete(0, 1)])])
+    reduced, full, bound = explore_both(program, sc)
+    assert bound is None
+    assert reduced.kinds == full.kinds and reduced.finals == full.finals
+    check_stateful(program, sc, generated=False, reduction=True)
