@@ -239,14 +239,17 @@ static void record_shard(int d, uint32_t sleep)
  * reduction): nothing another actor can do before it depends on it or can disable it,
  * so running it first loses no state the others could reach (Godefroid's persistent
  * sets; the search takes it at once, without a state of its own, and never adds to it).
- * Its CPU must be its own (nobody's IRQL or ownership in the way). Two kinds:
+ * Its CPU must be its own (nobody's IRQL or ownership in the way). Three kinds:
  *  - the beginning of an operation that waits for no event and is not known to spin
  *    (whose beginning reads the world): it touches nothing shared;
  *  - the release of a spin lock it holds that, in this search, nothing but the
  *    acquisitions and releases of its holders touches (sr_release_ok): the others'
- *    acquisitions are disabled until it runs. It can be on no cycle of such steps (each
- *    beginning advances the operation index; each release needs an acquisition). -1 if
- *    there is none. */
+ *    acquisitions are disabled until it runs;
+ *  - an operation on a list made under a lock every operation on that list was made
+ *    under (sr_list_ok).
+ * It can be on no cycle of such steps (each beginning advances the operation index, each
+ * release needs an acquisition, each list operation a lock taken). A race that reaches
+ * one gives its kind up (reverse_race, sr_cut_races). -1 if there is none. */
 static int ample_step(uint32_t mask)
 {
     for (uint32_t m = mask & X.alone; m; m &= m - 1) {
@@ -386,7 +389,7 @@ void fr_dfs_stepped(int d, int c, int op, const volatile void *obj, int op_index
         memset(&X.nt[d], 0, sizeof X.nt[d]);
         touch_add(&X.nt[d], &n->f);
         if (c < X.na - 1 && sr_note_step(&n->f, fr_sched_step_list(d)))
-            X.restart = 1; /* a release was taken at once that this step depends on */
+            X.restart = 1; /* a step taken at once relied on what this step breaks */
     }
     if (X.spec.stateful && fr_stateful_note(op, obj, fr_sched_step_size(d), op_index))
         X.restart = 1;
