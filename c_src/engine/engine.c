@@ -461,7 +461,6 @@ static int execute(const FR_SCENARIO_SPEC *sc, const FR_RUN_SPEC *run, uint64_t 
         st->obj = a->pending_obj;
         st->size = a->pending_size;
         st->list = a->pending_list;
-        st->blocks = 0;
         st->value = 0;
         st->enabled = mask;
         if (g_step_log_fd >= 0) { /* survives a crash of the variant: see fr_set_step_log */

@@ -262,13 +262,11 @@ void describe_obj(const volatile void *p, char *buf, size_t n)
                  (unsigned)((const unsigned char *)p - g_arena - b->off));
         return;
     }
-    for (int i = 0; i < g_nglobals; i++)
-        if ((const volatile char *)p >= g_globals[i].p &&
-            (const volatile char *)p < g_globals[i].p + g_globals[i].size) {
-            snprintf(buf, n, "%s", g_globals[i].name);
-            return;
-        }
-    snprintf(buf, n, "%p", (const void *)p);
+    int g = global_of(p);
+    if (g >= 0)
+        snprintf(buf, n, "%s", g_globals[g].name);
+    else
+        snprintf(buf, n, "%p", (const void *)p);
 }
 
 void fr_describe_addr(const volatile void *p, char *buf, size_t n)
@@ -327,12 +325,10 @@ void fr_describe_obj(const volatile void *p, int *kind, int *index, int *offset)
         *offset = (int)((const unsigned char *)p - g_arena - b->off);
         return;
     }
-    for (int g = 0; g < g_nglobals; g++)
-        if ((const volatile char *)p >= g_globals[g].p &&
-            (const volatile char *)p < g_globals[g].p + g_globals[g].size) {
-            *kind = FR_OBJ_GLOBAL;
-            *index = g;
-            *offset = (int)((const volatile char *)p - g_globals[g].p);
-            return;
-        }
+    int g = global_of(p);
+    if (g >= 0) {
+        *kind = FR_OBJ_GLOBAL;
+        *index = g;
+        *offset = (int)((const volatile char *)p - g_globals[g].p);
+    }
 }

@@ -369,6 +369,24 @@ static int block_bits(uint64_t m[4], int block, int test)
     return had;
 }
 
+static int lock_clean(uintptr_t lock)
+{
+    int b = fr_pool_block_index((const volatile void *)lock);
+    return !range_bits(RL.touched, lock, (int)sizeof(uintptr_t), 1) &&
+           (b < 0 || !block_bits(RL.freed, b, 1));
+}
+
+/* From now on the search relies on the lock being one (as for a release taken at once:
+ * the first step that touches its word otherwise, or frees its block, starts it over). */
+static void rely_on_lock(uintptr_t lock)
+{
+    int b = fr_pool_block_index((const volatile void *)lock);
+    range_bits(RL.taken, lock, (int)sizeof(uintptr_t), 0);
+    if (b >= 0)
+        block_bits(RL.taken_blocks, b, 0);
+    RL.any_taken = 1;
+}
+
 int sr_release_ok(int a, const fr_actor_view *v)
 {
     if (RL.world)
@@ -381,8 +399,7 @@ int sr_release_ok(int a, const fr_actor_view *v)
     fp rel;
     footprint(&rel, a, FR_SP_UNLOCK, v->pending_obj, v->pending_size, v->op_index, 1, 1, v,
               v->owns_cpu, 0);
-    if (rel.key <= KEY_POOL || range_bits(RL.touched, rel.key, rel.size, 1) ||
-        (rel.block >= 0 && block_bits(RL.freed, rel.block, 1)))
+    if (rel.key <= KEY_POOL || !lock_clean(rel.key))
         return 0;
     if (*(const volatile uintptr_t *)v->pending_obj == 0)
         return 0; /* (released behind its holder's back: not ours to take at once) */
@@ -400,10 +417,7 @@ int sr_release_ok(int a, const fr_actor_view *v)
         if (dependent(&rel, &q))
             return 0;
     }
-    range_bits(RL.taken, rel.key, rel.size, 0);
-    if (rel.block >= 0)
-        block_bits(RL.taken_blocks, rel.block, 0);
-    RL.any_taken = 1;
+    rely_on_lock(rel.key);
     return 1;
 }
 
@@ -426,24 +440,6 @@ static rl_list *list_entry(int id)
         if (RL.lists[i].id == id)
             return &RL.lists[i];
     return NULL;
-}
-
-static int lock_clean(uintptr_t lock)
-{
-    int b = fr_pool_block_index((const volatile void *)lock);
-    return !range_bits(RL.touched, lock, (int)sizeof(uintptr_t), 1) &&
-           (b < 0 || !block_bits(RL.freed, b, 1));
-}
-
-/* From now on the search relies on the lock being one (as for a release taken at once:
- * the first step that touches its word otherwise, or frees its block, starts it over). */
-static void rely_on_lock(uintptr_t lock)
-{
-    int b = fr_pool_block_index((const volatile void *)lock);
-    range_bits(RL.taken, lock, (int)sizeof(uintptr_t), 0);
-    if (b >= 0)
-        block_bits(RL.taken_blocks, b, 0);
-    RL.any_taken = 1;
 }
 
 int sr_list_ok(int a, const fr_actor_view *v)
