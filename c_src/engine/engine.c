@@ -182,6 +182,32 @@ static void actor_entry(void)
     abort(); /* a finished actor is never resumed */
 }
 
+/* A spin-lock operation, as it runs (the lock's word as the step finds it, which the
+ * explorer sees the step touch; not as the CPU arrives at it, which the step before
+ * would decide unseen): an acquisition of a lock its CPU holds, a release of a lock it
+ * does not hold (free, or another's: the word holds the holder's token) are findings,
+ * and the CPU goes no further (a real one would spin for ever, or break the mutual
+ * exclusion everything else here relies on: the explorer orders two steps taken under
+ * one lock). Runs on the engine's stack, as the step is taken; 1 if it failed. */
+static int lock_step_fails(fr_actor *a)
+{
+    if (a->pending_op != FR_SP_LOCK && a->pending_op != FR_SP_UNLOCK)
+        return 0;
+    uintptr_t word = *(const volatile uintptr_t *)a->pending_obj, mine = (uintptr_t)a->index + 1;
+    if (a->pending_op == FR_SP_LOCK ? word != mine : word == mine)
+        return 0;
+    char name[64];
+    describe_obj(a->pending_obj, name, sizeof name);
+    if (a->pending_op == FR_SP_LOCK)
+        fr_report(FR_V_DEADLOCK, fr_pool_flow_of(a->pending_obj),
+                  "spin lock %s acquired twice by the same CPU (cpu%d)", name, a->cpu);
+    else
+        fr_report(FR_V_DEADLOCK, fr_pool_flow_of(a->pending_obj),
+                  "spin lock %s released by cpu%d, which does not hold it", name, a->cpu);
+    a->stuck = 1;
+    return 1;
+}
+
 /* ---- the controlled loop ------------------------------------------------------------------ */
 static int is_enabled(fr_actor *a)
 {
@@ -214,8 +240,9 @@ static int is_enabled(fr_actor *a)
                     return 0;
         }
         return 1;
-    case FR_SP_LOCK:
-        return *(const volatile uintptr_t *)a->pending_obj == 0;
+    case FR_SP_LOCK: /* free; or held by its own CPU: it runs, a finding (lock_step_fails) */
+        return *(const volatile uintptr_t *)a->pending_obj == 0 ||
+               *(const volatile uintptr_t *)a->pending_obj == (uintptr_t)a->index + 1;
     default:
         return 1;
     }
@@ -271,7 +298,7 @@ static void diagnose_stop(void)
         fr_actor *b = &g_actors[blocked];
         g_cur = b;
         if (b->stuck)
-            ; /* already reported as a double acquire */
+            ; /* already reported: a double acquire, or a release it did not hold */
         else if (b->pending_op == FR_SP_LOCK) {
             char name[64];
             describe_obj(b->pending_obj, name, sizeof name);
@@ -481,7 +508,8 @@ static int execute(const FR_SCENARIO_SPEC *sc, const FR_RUN_SPEC *run, uint64_t 
         a->blocks = 0;
         g_cur = a;
         current = c;
-        fr_ctx_swap(&g_main_ctx, &a->ctx);
+        if (!lock_step_fails(a)) /* (else the step ends it: it never runs again) */
+            fr_ctx_swap(&g_main_ctx, &a->ctx);
         g_cur = NULL;
         st->blocks = a->blocks;
         note_access(a, st->op, st->obj, st->size);

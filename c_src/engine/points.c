@@ -56,24 +56,6 @@ void fr_point(int op, const volatile void *obj)
             fr_stack_scrub(16384);
             a->scrub = 0;
         }
-        if (op == FR_SP_LOCK && *(const volatile uintptr_t *)obj == (uintptr_t)a->index + 1) {
-            char name[64];
-            describe_obj(obj, name, sizeof name);
-            fr_report(FR_V_DEADLOCK, fr_pool_flow_of(obj),
-                      "spin lock %s acquired twice by the same CPU (cpu%d)", name, a->cpu);
-            a->stuck = 1;
-        }
-        /* a release of a lock its CPU does not hold (free, or another's: the word holds
-         * the holder's token) breaks the mutual exclusion everything else here relies
-         * on (the explorer orders two steps taken under one lock): a finding, and the
-         * release never happens */
-        if (op == FR_SP_UNLOCK && *(const volatile uintptr_t *)obj != (uintptr_t)a->index + 1) {
-            char name[64];
-            describe_obj(obj, name, sizeof name);
-            fr_report(FR_V_DEADLOCK, fr_pool_flow_of(obj),
-                      "spin lock %s released by cpu%d, which does not hold it", name, a->cpu);
-            a->stuck = 1;
-        }
         fr_ctx_swap(&a->ctx, &g_main_ctx);
         return;
     }

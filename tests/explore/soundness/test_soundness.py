@@ -467,6 +467,30 @@ def test_a_release_of_a_lock_someone_else_holds_is_a_finding_in_every_search():
     check_stateful(program, _lock_word_scenario(), generated=False, reduction=True)
 
 
+def test_a_lock_word_changed_under_its_holder_is_seen_by_the_release():
+    """The packet's dereference increments the flow's lock word as data, and may do so
+    while the delete holds the lock: the delete's release then finds a word that is not
+    its token, a finding. The check used to run as the delete arrived at the release,
+    so the step before it (the decrement of the association count) decided the outcome
+    without the explorer seeing it read the lock word: the reduced dfs never put the
+    increment before that decrement, and lost the final state where the release fails
+    (found by the harness at 2,500 examples). The check now runs with the release."""
+    A, L, R, Stmt = gen.A, gen.L, gen.R, gen.Stmt
+    dec_free = Stmt(gen.DEC, R, then=(Stmt(gen.FREE),))
+    program = gen.Program(
+        ref=(Stmt(gen.INC, R),), deref=(Stmt(gen.INC, L), dec_free), lookup=(Stmt(gen.INC, R),),
+        delete=(Stmt(gen.LOCKED, gen.FLOWLOCK, then=(Stmt(gen.DEC, A, then=(Stmt(gen.FLAG),)),)),
+                Stmt(gen.IFFLAG, then=(Stmt(gen.MOVE),)), dec_free),
+        drained=(dec_free,), sweep=())
+    from kernel_model import Actor, Delete, Flow, LatePacket, Scenario
+
+    scenario = Scenario(name="g", description="", flows=[Flow(cookie=1, associations=1)],
+                        actors=[Actor("cpu0", 0, [LatePacket(0, "data", bytes=100)]),
+                                Actor("cpu1", 1, [Delete(0, 0)])])
+    check(program, scenario)
+    check_stateful(program, scenario, generated=False, reduction=True)
+
+
 def test_a_free_is_dependent_with_the_cores_check_of_the_flow():
     """Found by the harness once it listed actors in any order: the delete moves the flow,
     the agent's poll drains and frees it, and the delete's second move takes the open
