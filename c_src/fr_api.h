@@ -395,6 +395,8 @@ typedef struct FR_GRAPH_NODE {
     int terminal;
     uint32_t kinds;         /* violations seen at this terminal state */
     int64_t visits;
+    uint64_t end_hash;      /* terminal: the state without history (how many steps a CPU
+                               that could not finish took in its operation) */
 } FR_GRAPH_NODE;
 
 typedef struct FR_GRAPH_EDGE {

@@ -537,7 +537,7 @@ static int execute(const FR_SCENARIO_SPEC *sc, const FR_RUN_SPEC *run, uint64_t 
     if (quiescent && !g_error)
         g_model->check_quiescent();
     if (gnode >= 0 && !cut) /* where executions end, not where a search cut one short */
-        fr_graph_terminal(gnode, fr_violation_kinds());
+        fr_graph_terminal(gnode, fr_violation_kinds(), fr_end_hash());
     fr_mode = FR_MODE_IDLE;
     return g_error;
 }

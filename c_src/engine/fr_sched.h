@@ -53,6 +53,7 @@ int fr_pool_block_index(const volatile void *p); /* -1 outside the pool */
 uint64_t fr_stable_address(uintptr_t a); /* the same in every run of one build */
 uint32_t fr_violation_kinds(void);
 uint64_t fr_state_hash(void);
+uint64_t fr_end_hash(void); /* a final state's, without its history */
 /* the stateful search's (stateful.c); spins: per scenario operation (then the settle
  * poll), whether it was seen to yield */
 void fr_state_fingerprint(uint64_t h[2], const unsigned char *spins);
@@ -107,6 +108,6 @@ int64_t fr_stateful_bytes(void);
 /* stategraph.c: the state graph, fed by the loop when FR_RUN_SPEC.record_states is set */
 int fr_graph_state(uint64_t hash, int initial);
 void fr_graph_link(int from, int to, int actor, int op, const volatile void *obj);
-void fr_graph_terminal(int node, uint32_t kinds);
+void fr_graph_terminal(int node, uint32_t kinds, uint64_t end_hash);
 
 #endif

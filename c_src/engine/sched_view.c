@@ -134,7 +134,10 @@ static uint64_t hash_bytes(uint64_t h, const volatile unsigned char *p, size_t n
     return h;
 }
 
-uint64_t fr_state_hash(void)
+/* steps: with each unfinished actor's steps in its current operation (the state graph
+ * tells positions in an operation apart by them); without, what is left of a final
+ * state once its history is (fr_end_hash) */
+static uint64_t state_hash(int steps)
 {
     int ts_offset = g_model ? g_model->unhashed_offset : -1;
     uint64_t h = 0x243F6A8885A308D3ULL;
@@ -163,10 +166,17 @@ uint64_t fr_state_hash(void)
                         (uint64_t)(a->spin_wait != 0) << 61 | (uint64_t)(a->dirty != 0) << 62 |
                         (uint64_t)(a->burst_ok && !a->hopeless) << 63);
         h = hmix(h, norm_word((uint64_t)(uintptr_t)a->pending_obj));
-        h = hmix(h, (uint64_t)a->op_steps | (uint64_t)a->n_held << 32);
+        h = hmix(h, (uint64_t)(steps ? a->op_steps : 0) | (uint64_t)a->n_held << 32);
     }
     return hmix(h, fr_violation_kinds());
 }
+
+uint64_t fr_state_hash(void) { return state_hash(1); }
+
+/* A final state: how many steps a CPU that could not finish took in its operation is
+ * history (two paths to the same blocked CPU, one through a branch the other skipped,
+ * end in one state; the stateful search rightly merges them). */
+uint64_t fr_end_hash(void) { return state_hash(0); }
 
 /* The stateful search's fingerprint (stateful.c): everything of the execution
  * that determines its future, in two independent 64-bit lanes. Unlike fr_state_hash

@@ -153,12 +153,13 @@ void fr_graph_link(int from, int to, int actor, int op, const volatile void *obj
     G.edge_slots[j] = ++G.n_edges;
 }
 
-void fr_graph_terminal(int node, uint32_t kinds)
+void fr_graph_terminal(int node, uint32_t kinds, uint64_t end_hash)
 {
     if (node < 0 || node >= G.n_nodes)
         return;
     G.nodes[node].terminal = 1;
     G.nodes[node].kinds |= kinds;
+    G.nodes[node].end_hash = end_hash; /* (a function of the node's state) */
 }
 
 int fr_graph_nodes(void) { return G.n_nodes; }
