@@ -100,12 +100,14 @@ void footprint(fp *f, int actor, int op, const volatile void *obj, int size, int
     if (op == FR_SP_BEGIN && X.spin_op[spin_slot(op_index)])
         f->cat |= C_WORLD;
     /* the locks held before the step: the view is taken after a step that ran, so a
-     * lock it took is not yet held, and one it released still was */
+     * lock it took is not yet held, and one it released still was (unless the step was
+     * a lock finding: a double acquire held the lock already, a release of a lock the
+     * CPU did not hold released nothing) */
     f->nheld = 0;
     for (int h = 0; h < v->n_held && f->nheld < FP_HELD; h++)
-        if (pending || op != FR_SP_LOCK || v->held[h] != obj)
+        if (pending || op != FR_SP_LOCK || v->held[h] != obj || v->stuck)
             f->held[f->nheld++] = (uintptr_t)v->held[h];
-    if (!pending && op == FR_SP_UNLOCK && obj && f->nheld < FP_HELD)
+    if (!pending && op == FR_SP_UNLOCK && obj && !v->stuck && f->nheld < FP_HELD)
         f->held[f->nheld++] = (uintptr_t)obj;
 }
 

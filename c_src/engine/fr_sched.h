@@ -29,6 +29,9 @@ typedef struct fr_actor_view {
     int n_woke;      /* the words that wait was on (-1: any write) */
     const volatile void *const *woke_keys;
     int n_held;      /* the spin locks it holds now (after its last step) */
+    int stuck;       /* its last step was a lock finding (engine.c, lock_step_fails): a
+                        double acquire that took nothing, a release that released
+                        nothing; it never runs again */
     const volatile void *const *held;
     const int *woke_key_sizes;
 } fr_actor_view;

@@ -73,6 +73,7 @@ void fr_sched_view(int i, fr_actor_view *out)
     out->n_woke = a->woke ? a->nwoke : 0;
     out->woke_keys = a->woke_keys;
     out->n_held = a->n_held;
+    out->stuck = a->stuck;
     out->held = a->held;
     out->woke_key_sizes = a->woke_key_size;
 }

@@ -517,6 +517,28 @@ def test_a_lock_word_changed_under_its_holder_is_seen_by_the_release():
     check_stateful(program, scenario, generated=False, reduction=True)
 
 
+def test_a_double_acquire_still_holds_the_lock_it_took_before():
+    """The lookup holds the table lock and moves the flow, which takes that lock again: a
+    double acquire, now a step of its own (the finding is taken as it runs). Its
+    footprint said it held nothing before it (as for any acquisition that took its
+    lock), so the explorer took it for a race with the delete's acquisition of the
+    same lock, one that cannot run beside it, and never tried the delete first: the
+    reduced stateful search lost the final state where the delete moves the flow."""
+    from kernel_model import Actor, Delete, Flow, LatePacket, Scenario
+
+    R, Stmt = gen.R, gen.Stmt
+    free = Stmt(gen.DEC, R, then=(Stmt(gen.FREE),))
+    program = gen.Program(
+        ref=(Stmt(gen.INC, R),), deref=(free,), lookup=(Stmt(gen.MOVE), Stmt(gen.INC, R)),
+        delete=(Stmt(gen.CAS, R, 2, 2, then=(Stmt(gen.MOVE),)), free), drained=(free,),
+        sweep=())
+    scenario = Scenario(name="g", description="", flows=[Flow(cookie=1, associations=1)],
+                        actors=[Actor("cpu1", 1, [Delete(0, 0)]),
+                                Actor("cpu0", 0, [LatePacket(0, "data", bytes=100)])])
+    check(program, scenario)
+    check_stateful(program, scenario, generated=False, reduction=True)
+
+
 def test_a_free_is_dependent_with_the_cores_check_of_the_flow():
     """Found by the harness once it listed actors in any order: the delete moves the flow,
     the agent's poll drains and frees it, and the delete's second move takes the open
