@@ -126,17 +126,23 @@ void touch_add(fr_touch *t, const fp *f)
         touch_range(r, f->wait[k], f->wait_size[k]);
 }
 
-static void masks_or(uint64_t *dr, uint64_t *dw, const uint64_t *sr_, const uint64_t *sw)
+/* OR the masks in; nonzero if a bit was new */
+static uint64_t masks_or(uint64_t *dr, uint64_t *dw, const uint64_t *sr_, const uint64_t *sw)
 {
+    uint64_t added = 0;
     for (int k = 0; k < 4; k++) {
+        added |= (sr_[k] & ~dr[k]) | (sw[k] & ~dw[k]);
         dr[k] |= sr_[k];
         dw[k] |= sw[k];
     }
+    return added;
 }
 
-static void touch_or(fr_touch *dst, const fr_touch *src)
+/* dst |= src; nonzero if dst changed */
+static int touch_or(fr_touch *dst, const fr_touch *src)
 {
-    masks_or(dst->r, dst->w, src->r, src->w);
+    uint64_t added = masks_or(dst->r, dst->w, src->r, src->w);
+    added |= (src->cpus & ~dst->cpus) | (src->flags & ~dst->flags);
     dst->cpus |= src->cpus;
     dst->flags |= src->flags;
     for (uint32_t j = 0; j < src->nlocks; j++) {
@@ -147,12 +153,14 @@ static void touch_or(fr_touch *dst, const fr_touch *src)
             dst->lock[k] = src->lock[j];
             dst->lock2[k] = src->lock2[j];
             dst->nlocks++;
+            added = 1;
         }
         if (k < dst->nlocks)
-            masks_or(dst->lr[k], dst->lw[k], src->lr[j], src->lw[j]);
+            added |= masks_or(dst->lr[k], dst->lw[k], src->lr[j], src->lw[j]);
         else /* no room: as if taken without the lock */
-            masks_or(dst->r, dst->w, src->lr[j], src->lw[j]);
+            added |= masks_or(dst->r, dst->w, src->lr[j], src->lw[j]);
     }
+    return added != 0;
 }
 
 static int masks_dep(const fr_touch *e, const uint64_t *r, const uint64_t *w)
@@ -189,17 +197,38 @@ static int touch_dep(const fp *g, const fr_touch *e, const fr_touch *t)
  * actor run first there (or, if it could not run, everyone). */
 static void sr_cut_races(const fr_touch *t, int n)
 {
+    /* per step of the path, its actor and race point: the loop below reads them once
+     * for every actor, the nodes themselves only where something may be added */
+    static struct {
+        short actor;
+        int point;
+    } *ps;
+    static int ps_cap;
+    if (n > ps_cap) {
+        void *q = realloc(ps, sizeof *ps * (size_t)n * 2);
+        if (!q) { /* no memory: every step of the path may race (search again without) */
+            X.cycle = 1;
+            return;
+        }
+        ps = q;
+        ps_cap = n * 2;
+    }
+    for (int i = X.floor; i < n; i++) {
+        ps[i].actor = X.nodes[i].f.actor;
+        ps[i].point = race_point(i);
+    }
     for (int p = 0; p < X.na - 1; p++) { /* the settle poll begins after everyone's end */
         if (!t[p].cpus)
             continue; /* no steps below */
         const int *clock = X.last[p] >= 0 ? &X.vc[(size_t)X.last[p] * MAXA] : NULL;
         for (int i = n - 1; i >= X.floor; i--) {
-            const node *g = &X.nodes[i];
-            if (g->f.actor == p || (clock && clock[g->f.actor] >= i))
+            int ai = ps[i].actor;
+            if (ai == p || (clock && clock[ai] >= i))
                 continue;
-            int r = race_point(i);
+            int r = ps[i].point;
             if (r < X.floor)
                 continue;
+            const node *g = &X.nodes[i];
             node *m = &X.nodes[r];
             uint32_t add = (m->enabled >> p & 1) ? 1u << p : m->enabled;
             if (!(add & ~m->backtrack) && !m->ample)
@@ -255,14 +284,8 @@ static void sr_propagate(const fr_touch *tail, int n)
             continue;
         }
         int changed = 0;
-        for (int a = 0; a < X.na; a++) {
-            fr_touch u = s[a];
-            touch_or(&u, &acc[a]);
-            if (memcmp(&u, &s[a], sizeof u)) {
-                s[a] = u;
-                changed = 1;
-            }
-        }
+        for (int a = 0; a < X.na; a++)
+            changed |= touch_or(&s[a], &acc[a]);
         if (!changed)
             break; /* the states above hold it already */
     }
@@ -271,7 +294,7 @@ static void sr_propagate(const fr_touch *tail, int n)
 void sr_end(int n)
 {
     fr_touch tail[MAXA];
-    memset(tail, 0, sizeof tail);
+    memset(tail, 0, sizeof(fr_touch) * (size_t)X.na);
     if (X.cut == 4) {
         uint32_t id;
         const fr_touch *t = NULL;
