@@ -61,6 +61,7 @@ uint64_t fr_end_hash(void); /* a final state's, without its history */
  * poll), whether it was seen to yield */
 void fr_state_fingerprint(uint64_t h[2], const unsigned char *spins);
 void fr_sched_clear_stacks(int n_actors); /* before each of its executions */
+size_t fr_sched_scrub_size(size_t asked);   /* of what fr_stack_scrub clears, what frames used */
 void fr_describe_obj(const volatile void *p, int *kind, int *index, int *offset);
 
 /* The 64-bit finaliser of MurmurHash3: the visited set's and the state graph's slots. */

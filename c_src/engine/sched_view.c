@@ -230,16 +230,38 @@ static void fp2_bytes(uint64_t h[2], const volatile unsigned char *p, size_t n, 
 
 static size_t g_fp_depth; /* the deepest live stack a fingerprint has read */
 
+/* How deep below the deepest live stack a fingerprint read the calls between two
+ * scheduling points are taken to go (the shim's, the race detector's; measured: a few
+ * hundred bytes). Deeper slots left dirty only split states, never merge them; a
+ * report, which goes deeper, clears 16 KiB below itself (points.c). */
+#define FR_SCRUB_MARGIN 1024
+
 /* Zero the part of every actor's stack that fingerprints read: a slot a frame leaves
  * uninitialised then holds the same (nothing) in every execution, not what an earlier
  * execution left there. */
 void fr_sched_clear_stacks(int n_actors)
 {
-    size_t depth = g_fp_depth + 4096 < FR_STACK_SIZE ? g_fp_depth + 4096 : FR_STACK_SIZE;
+    size_t want = g_fp_depth + FR_SCRUB_MARGIN;
+    size_t depth = want < FR_STACK_SIZE ? want : FR_STACK_SIZE;
     int n = n_actors + 1 < FR_MAX_ACTORS + 1 ? n_actors + 1 : FR_MAX_ACTORS + 1; /* + settle */
     for (int i = 0; i < n; i++)
         if (g_actors[i].stack)
             memset(g_actors[i].stack + FR_STACK_SIZE - depth, 0, depth);
+}
+
+/* The bytes below the running actor's frame that frames may have used: from here down
+ * to the margin below the deepest live stack, at most asked. */
+size_t fr_sched_scrub_size(size_t asked)
+{
+    if (!g_cur || !g_cur->stack)
+        return asked;
+    const unsigned char *here = (const unsigned char *)__builtin_frame_address(0);
+    const unsigned char *top = g_cur->stack + FR_STACK_SIZE;
+    if (here <= g_cur->stack || here > top)
+        return asked; /* not on its stack */
+    size_t now = (size_t)(top - here), want = g_fp_depth + FR_SCRUB_MARGIN;
+    size_t n = want > now ? want - now : 0;
+    return n < asked ? n : asked;
 }
 
 void fr_state_fingerprint(uint64_t h[2], const unsigned char *spins)

@@ -74,8 +74,12 @@ static __attribute__((noinline)) void scrub(size_t n)
 
 void fr_stack_scrub(size_t bytes)
 {
-    if (S.on && fr_current_actor() >= 0)
-        scrub(bytes < 16384 ? bytes : 16384);
+    if (!S.on || fr_current_actor() < 0)
+        return;
+    if (bytes <= 4096) /* between operations: only as deep as frames went (a report's
+                          16 KiB stays whole: it goes deeper) */
+        bytes = fr_sched_scrub_size(bytes);
+    scrub(bytes < 16384 ? bytes : 16384);
 }
 
 /* The summaries of finished states (fr_touch per actor), each kept once. */
