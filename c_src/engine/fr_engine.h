@@ -101,6 +101,10 @@ void fr_race_op_begin(int actor, int op);
  * the detector's epochs and clocks, mixed into h (history-free). */
 extern int fr_race_plain_seen;
 void fr_race_fingerprint(uint64_t h[2]);
+/* Set by the stateful search for an execution while no plain access was seen since it
+ * began: nothing can race yet, and the detector rests (it only notes a plain access,
+ * whose first sight makes the search start over with it awake). */
+extern int fr_race_off;
 
 /* --- naming of globals for the trace ---------------------------------------- */
 void fr_register_global(const volatile void *p, size_t size, const char *name);

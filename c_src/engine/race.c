@@ -84,8 +84,12 @@ static uint32_t *g_event_vc; /* (events + 1) x RA */
 static int g_event_vc_cap;
 static int g_nevents;
 
+int fr_race_off;
+
 int fr_race_reset(int nactors, int nevents)
 {
+    if (fr_race_off)
+        return 0;
     if (!g_cells)
         g_cells = calloc(CELLS, sizeof(cell));
     if (!g_syncs)
@@ -147,6 +151,8 @@ static sync_obj *sync_of(const volatile void *p)
 
 void fr_race_acquire(const volatile void *p)
 {
+    if (fr_race_off)
+        return;
     int t = running();
     if (t < 0)
         return;
@@ -157,6 +163,8 @@ void fr_race_acquire(const volatile void *p)
 
 void fr_race_release(const volatile void *p)
 {
+    if (fr_race_off)
+        return;
     int t = running();
     if (t < 0)
         return;
@@ -168,7 +176,7 @@ void fr_race_release(const volatile void *p)
 
 void fr_race_event_end(int t, int ev)
 {
-    if (fr_mode != FR_MODE_CONTROLLED || t < 0 || t >= g_na || ev < 0 || ev >= g_nevents)
+    if (fr_race_off || fr_mode != FR_MODE_CONTROLLED || t < 0 || t >= g_na || ev < 0 || ev >= g_nevents)
         return;
     join(&g_event_vc[(size_t)ev * RA], g_vc[t]);
     g_vc[t][t]++;
@@ -176,7 +184,7 @@ void fr_race_event_end(int t, int ev)
 
 void fr_race_op_begin(int t, int opi)
 {
-    if (fr_mode != FR_MODE_CONTROLLED || t < 0 || t >= g_na)
+    if (fr_race_off || fr_mode != FR_MODE_CONTROLLED || t < 0 || t >= g_na)
         return;
     if (opi < 0) { /* the settle poll: after every other actor's last step */
         for (int a = 0; a < g_na; a++)
@@ -321,6 +329,12 @@ static uint32_t log_access(const volatile void *p, int size, int flags, const vo
 
 void fr_race_access(const volatile void *p, int size, int flags, const void *pc)
 {
+    if (fr_race_off) { /* only whether it is plain */
+        if (!(flags & FR_ACC_ATOMIC) && size > 0 && fr_mode == FR_MODE_CONTROLLED &&
+            fr_current_actor() >= 0 && fr_current_actor() < RA)
+            fr_race_plain_seen = 1;
+        return;
+    }
     int t = running();
     if (t < 0 || size <= 0)
         return;
@@ -396,7 +410,7 @@ static uint64_t clock_fp(const uint32_t *vc)
 
 void fr_race_fingerprint(uint64_t h[2])
 {
-    if (!g_cells)
+    if (!g_cells || fr_race_off)
         return;
     for (int t = 0; t < g_na; t++) {
         g_nep[t] = 0;

@@ -173,7 +173,11 @@ void fr_stateful_start(int n_ops)
 }
 
 /* Between these the executions are the stateful search's (fr_timestamp). */
-void fr_stateful_running(int on) { S.on = on; }
+void fr_stateful_running(int on)
+{
+    S.on = on;
+    fr_race_off = 0; /* (fr_stateful_execution rests it, execution by execution) */
+}
 
 static int grow(void)
 {
@@ -318,6 +322,7 @@ int fr_stateful_note(int op, const volatile void *obj, int size, int op_index)
  * start every execution from another state, and no state would ever be seen twice. */
 void fr_stateful_execution(void)
 {
+    fr_race_off = S.on && !S.race && !fr_race_plain_seen; /* (for the whole execution) */
     for (int i = 0; i < S.n_objs; i++) {
         obj_ref *o = &S.objs[i];
         if (!o->saved) {
