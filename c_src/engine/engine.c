@@ -536,7 +536,10 @@ static int execute(const FR_SCENARIO_SPEC *sc, const FR_RUN_SPEC *run, uint64_t 
             quiescent = 0;
     if (quiescent && !g_error)
         g_model->check_quiescent();
-    if (gnode >= 0 && !cut) /* where executions end, not where a search cut one short */
+    /* where executions end, not where a search cut one short, nor one that met the
+     * search's first plain access with the race detector resting (its races were not
+     * looked for; the search starts over with the detector awake) */
+    if (gnode >= 0 && !cut && !(fr_race_off && fr_race_plain_seen))
         fr_graph_terminal(gnode, fr_violation_kinds(), fr_end_hash());
     fr_mode = FR_MODE_IDLE;
     return g_error;

@@ -420,6 +420,26 @@ def test_stateful_final_states_leave_out_the_steps_of_a_blocked_cpu():
     check_stateful(program, sc, generated=False, reduction=True)
 
 
+def test_the_execution_that_meets_the_first_plain_access_leaves_no_final_state():
+    """The stateful search lets the data-race detector rest until the first plain access
+    (here the delete's plain decrement of the association count), then starts over with
+    it awake. The execution that met that access ran without it: its end, without the
+    data race, must not count as a final state (found by the harness at 1,500 examples:
+    the stateful search had one more final state than the full search)."""
+    from kernel_model import Actor, Delete, Flow, LatePacket, Scenario
+
+    A, R, Stmt = gen.A, gen.R, gen.Stmt
+    free = Stmt(gen.DEC, R, then=(Stmt(gen.FREE),))
+    program = gen.Program(
+        ref=(Stmt(gen.INC, R),), deref=(free,), lookup=(Stmt(gen.INC, R),),
+        delete=(Stmt(gen.PDEC, A, then=(Stmt(gen.MOVE),)), free), drained=(free,), sweep=())
+    sc = Scenario(name="g", description="", flows=[Flow(cookie=1, associations=2)],
+                  actors=[Actor("cpu0", 1, [LatePacket(0, "data", bytes=100, irql="passive")]),
+                          Actor("cpu1", 1, [Delete(0, 0)]), Actor("cpu2", 2, [Delete(0, 1)])])
+    check_stateful(program, sc, generated=False)
+    check_stateful(program, sc, generated=False, reduction=True)
+
+
 def test_reduced_stateful_reverses_the_races_below_a_cut():
     """Found by the harness with the cut's race analysis left out: the first delete's
     compare-exchange races with the late packet's increment, which the execution cut at
