@@ -399,14 +399,22 @@ def test_stateful_final_states_are_history_free():
     check_stateful(program, sc, generated=False)
 
 
+def _worker_and_two_deletes():
+    """A PASSIVE worker's late packet and the delete DPC that preempts it on CPU 1, the
+    flow's other delete on CPU 2."""
+    from kernel_model import Actor, Delete, Flow, LatePacket, Scenario
+
+    return Scenario(name="g", description="", flows=[Flow(cookie=1, associations=2)],
+                    actors=[Actor("cpu0", 1, [LatePacket(0, "data", bytes=100, irql="passive")]),
+                            Actor("cpu1", 1, [Delete(0, 0)]), Actor("cpu2", 2, [Delete(0, 1)])])
+
+
 def test_stateful_final_states_leave_out_the_steps_of_a_blocked_cpu():
     """Found by the harness at 2,500 examples: a final state also counted how many steps
     a CPU that could not finish took in its operation. The delete on cpu2 ends blocked
     on the table lock (the worker took it twice: a finding) after four steps or five,
     as it took the association count to 0 or not; same memory, same place in the code.
     The stateful search merges the two paths; the full search told the ends apart."""
-    from kernel_model import Actor, Delete, Flow, LatePacket, Scenario
-
     A, R, S, Stmt = gen.A, gen.R, gen.S, gen.Stmt
     free = Stmt(gen.DEC, R, then=(Stmt(gen.FREE),))
     program = gen.Program(
@@ -415,9 +423,7 @@ def test_stateful_final_states_leave_out_the_steps_of_a_blocked_cpu():
                 Stmt(gen.CAS, R, 2, 2, then=(Stmt(gen.CAS, S, 2, 1, then=(Stmt(gen.MOVE),)),)),
                 free),
         drained=(free,), sweep=())
-    sc = Scenario(name="g", description="", flows=[Flow(cookie=1, associations=2)],
-                  actors=[Actor("cpu0", 1, [LatePacket(0, "data", bytes=100, irql="passive")]),
-                          Actor("cpu1", 1, [Delete(0, 0)]), Actor("cpu2", 2, [Delete(0, 1)])])
+    sc = _worker_and_two_deletes()
     check_stateful(program, sc, generated=False)
     check_stateful(program, sc, generated=False, reduction=True)
 
@@ -428,16 +434,12 @@ def test_the_execution_that_meets_the_first_plain_access_leaves_no_final_state()
     it awake. The execution that met that access ran without it: its end, without the
     data race, must not count as a final state (found by the harness at 1,500 examples:
     the stateful search had one more final state than the full search)."""
-    from kernel_model import Actor, Delete, Flow, LatePacket, Scenario
-
     A, R, Stmt = gen.A, gen.R, gen.Stmt
     free = Stmt(gen.DEC, R, then=(Stmt(gen.FREE),))
     program = gen.Program(
         ref=(Stmt(gen.INC, R),), deref=(free,), lookup=(Stmt(gen.INC, R),),
         delete=(Stmt(gen.PDEC, A, then=(Stmt(gen.MOVE),)), free), drained=(free,), sweep=())
-    sc = Scenario(name="g", description="", flows=[Flow(cookie=1, associations=2)],
-                  actors=[Actor("cpu0", 1, [LatePacket(0, "data", bytes=100, irql="passive")]),
-                          Actor("cpu1", 1, [Delete(0, 0)]), Actor("cpu2", 2, [Delete(0, 1)])])
+    sc = _worker_and_two_deletes()
     check_stateful(program, sc, generated=False)
     check_stateful(program, sc, generated=False, reduction=True)
 
