@@ -402,6 +402,7 @@ static int execute(const FR_SCENARIO_SPEC *sc, const FR_RUN_SPEC *run, uint64_t 
     g_cur = NULL;
     g_seg = g_seg_done = g_order_pos = 0;
     g_burst = -1;
+    g_burst_alone = g_burst_yields = 0; /* (not an earlier execution's last burst) */
     g_rng = seed_mix(seed);
     fr_mode = FR_MODE_CONTROLLED;
     if (!check_spec())

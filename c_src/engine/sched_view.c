@@ -283,7 +283,11 @@ void fr_state_fingerprint(uint64_t h[2], const unsigned char *spins)
         for (int e = 0; e <= g_sc->n_events; e++)
             fp2(h, g_event_done[e]);
     fp2(h, lock_edges_digest());
-    fp2(h, (uint64_t)(g_burst + 1) | (uint64_t)g_burst_alone << 8 | (uint64_t)g_burst_yields << 16);
+    if (g_burst >= 0) /* (a burst's counts outlive it: history) */
+        fp2(h, (uint64_t)(g_burst + 1) | (uint64_t)g_burst_alone << 8 |
+                   (uint64_t)g_burst_yields << 16);
+    else
+        fp2(h, 0);
     for (int i = 0; i < g_nactors; i++) {
         fr_actor *a = &g_actors[i];
         fp2(h, (uint64_t)a->status | (uint64_t)a->started << 2 | (uint64_t)a->stuck << 3 |

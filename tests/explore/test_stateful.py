@@ -248,6 +248,25 @@ def test_the_same_search_gives_the_same_figures_in_every_run():
     assert len(outs) == 1 and next(iter(outs)).startswith("True "), outs
 
 
+def test_a_search_gives_the_same_figures_whatever_ran_before_it():
+    """The burst counters (how many yields the running burst made, whether it was alone)
+    were hashed after the burst ended, and an execution began with the last one's: the
+    fingerprint held history from the execution before, so retry on lingering-rst gave
+    2,518, 2,551 or 2,388 states depending on the searches run before it in the process."""
+    from kernel_model.scenarios import get_scenario
+
+    def figures(name):
+        st = Dfs(Target.make("retry", get_scenario(name)), count_interleavings=False,
+                 stateful=True).run(0, 120)
+        assert st.complete
+        return st.states, st.executions
+
+    first = figures("lingering-rst")
+    for other in ("preempted-holder", "split-deletes", "late-packets"):
+        figures(other)  # (each leaves its last execution's burst behind)
+        assert figures("lingering-rst") == first
+
+
 def test_cli_no_reduction_cross_checks_the_reduced_search(tmp_path):
     """--no-reduction: the plain graph search over every reachable state, to cross-check
     the reduced one from the command line: the same findings, more states, and the
