@@ -351,8 +351,12 @@ typedef struct FR_DFS_SPEC {
     uint32_t stop_kinds;    /* stop at the first execution showing one of these kinds */
     int n_spin_ops;         /* operations already known to spin (from fr_dfs_spin_ops) */
     const unsigned char *spin_ops;
-    int stateful;           /* 1: keep a visited set of states (engine/stateful.c); no
-                             * reduction, no preemption bound */
+    int stateful;           /* 1: keep a visited set of states (engine/stateful.c), with or
+                             * without the reduction; no preemption bound */
+    int no_checkpoints;     /* stateful: replay every execution's prefix instead of resuming
+                             * at a checkpoint (engine/checkpoint.c; the same search) */
+    int checkpoint_check;   /* stateful, a test: replay, and compare the state replayed with
+                             * the checkpoint there (a difference is an FR_ERR_CALLBACK) */
 } FR_DFS_SPEC;
 
 typedef struct FR_DFS_STATUS {
@@ -376,6 +380,7 @@ typedef struct FR_DFS_STATUS {
     int64_t visited_bytes;  /* stateful: memory of the visited set */
     int64_t step_bound_hit; /* executions that reached the step bound (stateful: incomplete) */
     int reduced;            /* stateful: the reduction held to the end (no cycle dropped it) */
+    int64_t resumed;        /* stateful: executions resumed at a checkpoint, not replayed */
 } FR_DFS_STATUS;
 
 int fr_dfs_start(const FR_SCENARIO_SPEC *scenario, const FR_RUN_SPEC *run,

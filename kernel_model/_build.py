@@ -56,6 +56,7 @@ ENGINE_SOURCES = (
     "engine/count.c",
     "engine/stategraph.c",
     "engine/stateful.c",
+    "engine/checkpoint.c",
     "engine/access.c",
     "engine/race.c",
 )

@@ -56,6 +56,8 @@ int FlowCoreReset(int Buckets, int OpenCapacity)
     fr_register_global(&g_ClosedFlowsLock, sizeof g_ClosedFlowsLock, "closedFlowsLock");
     fr_register_global(g_OpenBuckets, sizeof(LIST_ENTRY) * g_BucketCount, "openFlows");
     fr_register_global(&g_ClosedFlows, sizeof g_ClosedFlows, "closedFlows");
+    fr_register_state(&g_OpenCount, sizeof g_OpenCount);
+    fr_register_state(&g_FlowStats, sizeof g_FlowStats);
     return 0;
 }
 

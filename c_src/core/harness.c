@@ -56,6 +56,8 @@ static int fr_harness_setup(const FR_SCENARIO_SPEC *sc)
         g_flows[f].flow = FlowCoreCreate(&sc->flows[f], (ULONG)f);
         g_flows[f].deletes_done = 0;
     }
+    if (g_nflows > 0) /* (deletes_done changes as the deletes run) */
+        fr_register_state(g_flows, sizeof(harness_flow) * (size_t)g_nflows);
     return 0;
 }
 

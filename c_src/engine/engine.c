@@ -387,24 +387,43 @@ static int check_spec(void)
     return 1;
 }
 
-static int execute(const FR_SCENARIO_SPEC *sc, const FR_RUN_SPEC *run, uint64_t seed)
+/* One controlled execution, from its start; or (resume > 0, the stateful search) from
+ * the checkpoint of its path at step `resume` (checkpoint.c), as if replayed there. */
+static int execute(const FR_SCENARIO_SPEC *sc, const FR_RUN_SPEC *run, uint64_t seed, int resume)
 {
     g_sc = sc;
     g_run = run;
     g_error = 0;
     g_errtext[0] = 0;
     g_abort = 0;
+    g_cur = NULL;
+    fr_mode = FR_MODE_CONTROLLED;
+    int max_steps = run->max_steps > 0 ? run->max_steps : 100000;
+    int current = -1, cut = 0, gnode = -1, resumed = 0;
+    uint32_t mask = 0;
+    uint64_t path = FR_PATH_START; /* the actors so far, hashed (checkpoint.c) */
+    int ck = fr_ckpt_armed() && run->strategy == FR_STRAT_DFS;
+    if (resume > 0) {
+        if (!ck || !fr_ckpt_restore(resume, &mask, &current, &gnode)) {
+            set_error(FR_ERR_RESOURCES, "no checkpoint to resume the execution at step %d",
+                      resume);
+            fr_mode = FR_MODE_IDLE;
+            return g_error;
+        }
+        for (int k = 0; k < resume; k++)
+            path = fr_path_step(path, g_trace[k].actor);
+        resumed = 1;
+        goto loop;
+    }
     g_steps = 0;
     g_nviol = 0;
     g_nrec = 0;
     g_nedges = 0;
     g_writes = 0;
-    g_cur = NULL;
     g_seg = g_seg_done = g_order_pos = 0;
     g_burst = -1;
     g_burst_alone = g_burst_yields = 0; /* (not an earlier execution's last burst) */
     g_rng = seed_mix(seed);
-    fr_mode = FR_MODE_CONTROLLED;
     if (!check_spec())
         return g_error;
     if (!ensure_capacity()) {
@@ -443,18 +462,24 @@ static int execute(const FR_SCENARIO_SPEC *sc, const FR_RUN_SPEC *run, uint64_t 
     }
     if (run->strategy == FR_STRAT_PCT)
         pct_init();
+    g_nglobals = g_nstate = 0; /* the model's setup registers them anew */
     if (g_model->setup(sc) != 0) {
         set_error(FR_ERR_RESOURCES,
                   "the scenario's objects could not be created (the model's setup failed)");
         return g_error;
     }
-    int max_steps = run->max_steps > 0 ? run->max_steps : 100000;
-    int current = -1, cut = 0;
-    int gnode = run->record_states ? fr_graph_state(fr_state_hash(), 1) : -1;
+    if (g_error) /* (the model's setup asked for too much) */
+        return g_error;
+    gnode = run->record_states ? fr_graph_state(fr_state_hash(), 1) : -1;
+loop:
     for (;;) {
+        if (resumed) { /* at the checkpoint's scheduling point: mask is what it enabled */
+            resumed = 0;
+            goto chosen;
+        }
         if (g_burst >= 0)
             burst_follow();
-        uint32_t mask = 0;
+        mask = 0;
         g_burst_mask = 0;
         for (int i = 0; i < g_nactors; i++)
             if (is_enabled(&g_actors[i]))
@@ -475,6 +500,17 @@ static int execute(const FR_SCENARIO_SPEC *sc, const FR_RUN_SPEC *run, uint64_t 
             g_cur = NULL;
             break;
         }
+        if (ck && g_steps > 0 && g_steps == fr_ckpt_checking()) {
+            char why[160];
+            if (fr_ckpt_compare(g_steps, mask, current, gnode, why, sizeof why) != 0) {
+                set_error(FR_ERR_CALLBACK, "the checkpoint at step %d differs from the replayed "
+                          "execution: %s", g_steps, why);
+                break;
+            }
+        }
+        if (ck)
+            fr_ckpt_save(mask, current, gnode, path);
+    chosen:;
         int c = pick(mask, current);
         if (c < 0) { /* cut short by the strategy (a redundant dfs branch) or an error */
             cut = 1;
@@ -520,6 +556,10 @@ static int execute(const FR_SCENARIO_SPEC *sc, const FR_RUN_SPEC *run, uint64_t 
             spin_yield(a);
         a->op_steps++;
         st->wrote = g_writes != writes;
+        if (ck) {
+            fr_ckpt_stack(g_steps - 1, a);
+            path = fr_path_step(path, c);
+        }
         if (run->strategy == FR_STRAT_DFS)
             fr_dfs_stepped(g_steps - 1, c, st->op, st->obj, op_index, g_writes != writes, owned,
                            forced);
@@ -542,18 +582,25 @@ static int execute(const FR_SCENARIO_SPEC *sc, const FR_RUN_SPEC *run, uint64_t 
      * looked for; the search starts over with the detector awake) */
     if (gnode >= 0 && !cut && !(fr_race_off && fr_race_plain_seen))
         fr_graph_terminal(gnode, fr_violation_kinds(), fr_end_hash());
+    if (ck)
+        fr_ckpt_executed();
     fr_mode = FR_MODE_IDLE;
     return g_error;
 }
 
 int fr_engine_execute(const FR_SCENARIO_SPEC *sc, const FR_RUN_SPEC *run, uint64_t seed)
 {
-    return execute(sc, run, seed);
+    return execute(sc, run, seed, 0);
+}
+
+int fr_engine_resume(const FR_SCENARIO_SPEC *sc, const FR_RUN_SPEC *run, int depth)
+{
+    return execute(sc, run, 0, depth);
 }
 
 int fr_run(const FR_SCENARIO_SPEC *scenario, const FR_RUN_SPEC *run)
 {
-    return execute(scenario, run, run->seed);
+    return execute(scenario, run, run->seed, 0);
 }
 
 int fr_run_batch(const FR_SCENARIO_SPEC *scenario, const FR_RUN_SPEC *run, uint64_t first_seed,
@@ -562,7 +609,7 @@ int fr_run_batch(const FR_SCENARIO_SPEC *scenario, const FR_RUN_SPEC *run, uint6
     memset(out, 0, sizeof *out);
     for (int i = 0; i < executions; i++) {
         uint64_t seed = first_seed + (uint64_t)i;
-        int rc = execute(scenario, run, seed);
+        int rc = execute(scenario, run, seed, 0);
         out->executions++;
         out->steps += g_steps;
         if (rc != FR_OK) {

@@ -96,6 +96,10 @@ static int grow(int need)
         if (!v)
             return 0;
         X.vc = v;
+        uint64_t *ph = realloc(X.paths, sizeof(uint64_t) * (size_t)(cap + 1));
+        if (!ph)
+            return 0;
+        X.paths = ph;
         X.cap = cap;
     }
     if (X.spec.stateful && X.sums_cap < X.cap) {
@@ -577,6 +581,7 @@ int fr_dfs_start(const FR_SCENARIO_SPEC *scenario, const FR_RUN_SPEC *run, const
     if (X.spec.stateful) { /* a visited set (stateful.c), with or without reduction */
         X.spec.preemption_bound = -1;
         fr_stateful_start(scenario->n_ops);
+        fr_ckpt_reset();
     }
     X.started = 1;
     return grow(256) ? FR_OK : FR_ERR_RESOURCES;
@@ -651,7 +656,7 @@ int fr_dfs_run(int64_t max_executions, double max_seconds, FR_DFS_STATUS *out)
     if (!X.started)
         return FR_ERR_SPEC;
     double t0 = now_s();
-    int64_t ran = 0;
+    int64_t ran = 0, resumed_here = 0;
     int rc = FR_OK;
     fr_stateful_running(X.spec.stateful);
     while (!X.st.complete && !X.st.stopped) {
@@ -664,11 +669,30 @@ int fr_dfs_run(int64_t max_executions, double max_seconds, FR_DFS_STATUS *out)
         X.restart = 0;
         for (int a = 0; a < MAXA; a++)
             X.last[a] = -1;
+        int resume = 0;
         if (X.spec.stateful) {
-            fr_sched_clear_stacks(X.sc->n_actors);
             fr_stateful_execution();
+            /* resume at the checkpoint of the step it backtracked to (checkpoint.c),
+             * rather than replay the path to it */
+            fr_ckpt_arm(!X.spec.no_checkpoints, X.target);
+            int at = 0;
+            if (!X.spec.no_checkpoints && X.target > 0) {
+                X.paths[0] = FR_PATH_START;
+                for (int d = 0; d < X.target; d++)
+                    X.paths[d + 1] = fr_path_step(X.paths[d], X.nodes[d].chosen);
+                at = fr_ckpt_deepest(X.target, X.paths);
+            }
+            fr_ckpt_check(X.spec.checkpoint_check ? at : 0);
+            if (at > 0 && !X.spec.checkpoint_check) {
+                resume = at; /* (the steps from there to the target replay) */
+                for (int d = 0; d < at; d++) /* (what the replayed steps would set) */
+                    X.last[X.nodes[d].chosen] = d;
+            } else {
+                fr_sched_clear_stacks(X.sc->n_actors);
+            }
         }
-        rc = fr_engine_execute(X.sc, &X.run, 0);
+        rc = resume ? fr_engine_resume(X.sc, &X.run, resume) : fr_engine_execute(X.sc, &X.run, 0);
+        resumed_here += resume > 0;
         if (rc != FR_OK)
             break;
         ran++;
@@ -732,6 +756,7 @@ int fr_dfs_run(int64_t max_executions, double max_seconds, FR_DFS_STATUS *out)
             X.spec.prefix_sleep = 0;
             X.st.maximal = 0;
             fr_stateful_reset();
+            fr_ckpt_reset();
             sr_release_reset(1);
             continue;
         }
@@ -759,6 +784,8 @@ int fr_dfs_run(int64_t max_executions, double max_seconds, FR_DFS_STATUS *out)
     X.st.shards = X.n_shards;
     X.st.restarts = X.restarts;
     X.st.reduced = X.spec.reduction;
+    if (X.spec.stateful)
+        X.st.resumed += resumed_here;
     if (!X.spec.count_interleavings)
         X.st.interleavings_exact = 0;
     *out = X.st;

@@ -108,6 +108,12 @@ extern int fr_race_off;
 
 /* --- naming of globals for the trace ---------------------------------------- */
 void fr_register_global(const volatile void *p, size_t size, const char *name);
+/* Memory of the model, outside the pool and the registered globals, that an execution
+ * changes but that is no state of its own (it follows from the state: a count of the
+ * flows in a table, statistics, how many deletes an operation list has run): not in
+ * the fingerprint, but a checkpoint of the stateful search keeps and restores it
+ * (checkpoint.c). The model registers it in its setup, as the globals. */
+void fr_register_state(volatile void *p, size_t size);
 
 /* --- events ------------------------------------------------------------------ */
 /* The running actor has finished its current event and starts the next one of

@@ -81,6 +81,7 @@ typedef struct fr_explorer {
     int *prefix;
     node *nodes;
     int *vc;       /* per step: for each actor, the latest of its steps that happens before */
+    uint64_t *paths; /* stateful: per step, the hash of the actors before it (checkpoint.c) */
     fr_touch *nt;  /* stateful with reduction, per step: what the chosen step touches */
     fr_touch *sums; /* per step, MAXA actors: what each actor's steps below it touch */
     int sums_cap;

@@ -52,6 +52,8 @@
 #define g_event_done fr_eng_g_event_done
 #define g_event_step fr_eng_g_event_step
 #define g_globals fr_eng_g_globals
+#define g_state fr_eng_g_state
+#define g_nstate fr_eng_g_nstate
 #define g_lock fr_eng_g_lock
 #define g_main_ctx fr_eng_g_main_ctx
 #define g_main_irql fr_eng_g_main_irql
@@ -207,6 +209,11 @@ typedef struct fr_global {
     const char *name;
 } fr_global;
 
+typedef struct fr_region {
+    volatile char *p;
+    size_t size;
+} fr_region;
+
 static inline void cpu_relax(void)
 {
 #if defined(__x86_64__) || defined(__i386__)
@@ -275,6 +282,8 @@ void lock_name(const volatile void *l, char *buf, size_t n);
 /* ---- pool and names of memory (pool.c) ---------------------------------------------- */
 extern fr_global g_globals[FR_MAX_GLOBALS];
 extern int g_nglobals;
+extern fr_region g_state[FR_MAX_GLOBALS]; /* fr_register_state */
+extern int g_nstate;
 extern unsigned char *g_arena;
 extern size_t g_arena_cap, g_arena_used;
 extern fr_block *g_blocks;
@@ -283,6 +292,15 @@ int pool_reserve(size_t bytes);
 void pool_reset(void);
 fr_block *block_of(const volatile void *p);
 void describe_obj(const volatile void *p, char *buf, size_t n);
+
+/* ---- checkpoints of the stateful search (checkpoint.c) -------------------------------- */
+int fr_ckpt_armed(void);
+void fr_ckpt_save(uint32_t mask, int current, int gnode, uint64_t path); /* at a point */
+void fr_ckpt_stack(int step, const fr_actor *a);               /* after a step */
+void fr_ckpt_executed(void);                                    /* at an execution's end */
+int fr_ckpt_restore(int depth, uint32_t *mask, int *current, int *gnode);
+int fr_ckpt_checking(void); /* the step to compare a replay with its checkpoint at, or 0 */
+int fr_ckpt_compare(int depth, uint32_t mask, int current, int gnode, char *why, size_t n);
 
 /* ---- results (results.c) ----------------------------------------------------------- */
 extern FR_VIOLATION g_viol[FR_MAX_VIOLATIONS];

@@ -27,7 +27,10 @@ typedef struct fr_model {
     int (*check_op)(const FR_SCENARIO_SPEC *sc, int op, char *why, size_t n);
     /* Outside every actor, before any runs: create the scenario's objects (pool
      * blocks tagged with their index, fr_pool_tag_flow; fr_register_global for named
-     * globals). Nonzero: they could not be created (FR_ERR_RESOURCES). */
+     * globals; fr_register_state for any other memory of the model an execution
+     * changes: the stateful search's checkpoints restore exactly these, and the
+     * registrations are forgotten before each setup). Nonzero: they could not be
+     * created (FR_ERR_RESOURCES). */
     int (*setup)(const FR_SCENARIO_SPEC *sc);
     /* On actor `actor`'s coroutine: perform scenario operation `op`. Its first event
      * has begun and its IRQL is set; the model ends each event but the last with

@@ -61,6 +61,7 @@ uint64_t fr_end_hash(void); /* a final state's, without its history */
  * poll), whether it was seen to yield */
 void fr_state_fingerprint(uint64_t h[2], const unsigned char *spins);
 void fr_sched_clear_stacks(int n_actors); /* before each of its executions */
+size_t fr_sched_stack_depth(void); /* the bytes at the top of each stack that it clears */
 size_t fr_sched_scrub_size(size_t asked);   /* of what fr_stack_scrub clears, what frames used */
 void fr_describe_obj(const volatile void *p, int *kind, int *index, int *offset);
 
@@ -108,6 +109,24 @@ int fr_stateful_finished(int64_t id, uint32_t *summary); /* 0: still on the sear
 int fr_stateful_note(int op, const volatile void *obj, int size, int op_index); /* 1: again */
 int64_t fr_stateful_states(void);
 int64_t fr_stateful_bytes(void);
+int fr_stateful_objs_count(void);        /* the variant's objects, for a checkpoint */
+size_t fr_stateful_objs_bytes(void);
+void fr_stateful_objs_save(unsigned char *out);
+void fr_stateful_objs_load(const unsigned char *in);
+
+/* checkpoint.c: checkpoints of the stateful search's executions (resume, not replay) */
+static inline uint64_t fr_path_step(uint64_t h, int actor) /* the path's hash, a step on */
+{
+    return fr_fmix64(h ^ ((uint64_t)actor + 1) * 0x9E3779B97F4A7C15ULL);
+}
+#define FR_PATH_START 0x6C62272E07BB0142ULL
+void fr_ckpt_reset(void);                 /* a new search or a restart: none is valid */
+void fr_ckpt_arm(int on, int from);       /* before an execution: take them from step from */
+int fr_ckpt_deepest(int target, const uint64_t *path); /* path[d]: hash before step d */
+int64_t fr_ckpt_resumed(void);            /* executions resumed since the reset */
+void fr_ckpt_check(int depth); /* > 0: replay this execution, compare at depth (a test) */
+/* an execution of the search resumed at a checkpoint (fr_ckpt_ready said yes) */
+int fr_engine_resume(const FR_SCENARIO_SPEC *sc, const FR_RUN_SPEC *run, int depth);
 
 /* stategraph.c: the state graph, fed by the loop when FR_RUN_SPEC.record_states is set */
 int fr_graph_state(uint64_t hash, int initial);

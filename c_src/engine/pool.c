@@ -15,6 +15,8 @@
 
 fr_global g_globals[FR_MAX_GLOBALS];
 int g_nglobals;
+fr_region g_state[FR_MAX_GLOBALS];
+int g_nstate;
 
 /* pool */
 unsigned char *g_arena;
@@ -212,6 +214,19 @@ void fr_register_global(const volatile void *p, size_t size, const char *name)
         }
     if (g_nglobals < FR_MAX_GLOBALS)
         g_globals[g_nglobals++] = (fr_global){(const volatile char *)p, size, name};
+}
+
+void fr_register_state(volatile void *p, size_t size)
+{
+    for (int i = 0; i < g_nstate; i++)
+        if (g_state[i].p == (volatile char *)p) {
+            g_state[i].size = size;
+            return;
+        }
+    if (g_nstate < FR_MAX_GLOBALS)
+        g_state[g_nstate++] = (fr_region){(volatile char *)p, size};
+    else
+        set_error(FR_ERR_SPEC, "the model registered more than %d state regions", FR_MAX_GLOBALS);
 }
 
 static int global_of(const volatile void *p)

@@ -239,10 +239,15 @@ static size_t g_fp_depth; /* the deepest live stack a fingerprint has read */
 /* Zero the part of every actor's stack that fingerprints read: a slot a frame leaves
  * uninitialised then holds the same (nothing) in every execution, not what an earlier
  * execution left there. */
-void fr_sched_clear_stacks(int n_actors)
+size_t fr_sched_stack_depth(void)
 {
     size_t want = g_fp_depth + FR_SCRUB_MARGIN;
-    size_t depth = want < FR_STACK_SIZE ? want : FR_STACK_SIZE;
+    return want < FR_STACK_SIZE ? want : FR_STACK_SIZE;
+}
+
+void fr_sched_clear_stacks(int n_actors)
+{
+    size_t depth = fr_sched_stack_depth();
     int n = n_actors + 1 < FR_MAX_ACTORS + 1 ? n_actors + 1 : FR_MAX_ACTORS + 1; /* + settle */
     for (int i = 0; i < n; i++)
         if (g_actors[i].stack)

@@ -334,6 +334,33 @@ void fr_stateful_execution(void)
     }
 }
 
+/* A checkpoint's copy of the variant's objects, as they are now (checkpoint.c). */
+int fr_stateful_objs_count(void) { return S.n_objs; }
+
+size_t fr_stateful_objs_bytes(void)
+{
+    size_t n = 0;
+    for (int i = 0; i < S.n_objs; i++)
+        n += (size_t)S.objs[i].size;
+    return n;
+}
+
+void fr_stateful_objs_save(unsigned char *out)
+{
+    for (int i = 0; i < S.n_objs; i++) {
+        memcpy(out, (const void *)S.objs[i].p, (size_t)S.objs[i].size);
+        out += S.objs[i].size;
+    }
+}
+
+void fr_stateful_objs_load(const unsigned char *in)
+{
+    for (int i = 0; i < S.n_objs; i++) {
+        memcpy((void *)S.objs[i].p, in, (size_t)S.objs[i].size);
+        in += S.objs[i].size;
+    }
+}
+
 int64_t fr_stateful_states(void) { return (int64_t)S.count; }
 
 int64_t fr_stateful_bytes(void)

@@ -215,6 +215,7 @@ class DfsStatus:
     step_bound_hit: int = 0  # executions that reached the step bound
     restarts: int = 0
     reduced: bool = False    # stateful: the reduction held to the end (no cycle dropped it)
+    resumed: int = 0         # stateful: executions resumed at a checkpoint, not replayed
 
 
 class Dfs:
@@ -224,7 +225,8 @@ class Dfs:
                  = None, prefix: list[int] | None = None, prefix_sleep: int = 0,
                  split_depth: int = 0, count_interleavings: bool = True,
                  stop_kinds: set[str] | None = None, record_states: bool = False,
-                 spin_ops: list[int] | None = None, stateful: bool = False):
+                 spin_ops: list[int] | None = None, stateful: bool = False,
+                 checkpoints: bool = True, checkpoint_check: bool = False):
         self.target = target
         ffi = target.ffi
         self._run = target.run_spec("schedule", record_states=record_states)
@@ -243,6 +245,8 @@ class Dfs:
         s.n_spin_ops = len(spin_ops or [])
         s.spin_ops = self._spins
         s.stateful = 1 if stateful else 0
+        s.no_checkpoints = 0 if checkpoints else 1  # (stateful: resume, not replay)
+        s.checkpoint_check = 1 if checkpoint_check else 0
         rc = target.lib.fr_dfs_start(target.spec(), self._run, s)
         if rc != 0:
             raise FlowraceError(target.error_text() or f"the explorer could not start (code {rc})")
@@ -259,7 +263,7 @@ class Dfs:
             {name: s.by_kind[b] for b, name in VIOLATION_KINDS.items() if s.by_kind[b]},
             s.interleavings, bool(s.interleavings_exact), bool(s.complete), bool(s.stopped),
             s.max_depth, s.coverage, s.shards, s.states, s.revisits, s.visited_bytes,
-            s.step_bound_hit, s.restarts, bool(s.reduced))
+            s.step_bound_hit, s.restarts, bool(s.reduced), s.resumed)
 
     def witness(self, kind: str) -> tuple[list[int], int] | None:
         t = self.target

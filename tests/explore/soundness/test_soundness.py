@@ -365,6 +365,44 @@ def test_reduced_stateful_reaches_what_the_full_search_reaches(program, scenario
     check_stateful(program, scenario, reduction=True)
 
 
+def check_checkpoints(program, scenario, reduction: bool) -> int:
+    """The stateful search resumes each execution at the checkpoint of the step it tries
+    next (engine/checkpoint.c) instead of replaying the path there: a checkpoint that
+    missed a piece of the execution's state would explore from a state the path does
+    not reach. The same search, once replaying and comparing the state replayed with
+    each checkpoint it would have resumed at (a difference is an error), once resuming:
+    the same figures, findings and final states."""
+    os.environ["FLOWRACE_GEN_PROGRAM"] = program.encode()
+    target = Target.make(interp(), scenario, max_steps=3000)
+    replayed = Search(target, reduction=reduction, bound=None, cap=REDUCED_CAP, stateful=True,
+                      checkpoint_check=True)
+    resumed = Search(target, reduction=reduction, bound=None, cap=REDUCED_CAP, stateful=True)
+    a, b = replayed.status, resumed.status
+    assert (a.states, a.executions, a.steps, a.complete, a.restarts) == \
+        (b.states, b.executions, b.steps, b.complete, b.restarts)
+    assert replayed.kinds == resumed.kinds and replayed.finals == resumed.finals
+    assert a.resumed == 0
+    return b.resumed
+
+
+@settings(max_examples=max(EXAMPLES // 2, 10), deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+@given(program=gen.programs(), scenario=gen.scenarios(), reduction=st.booleans())
+def test_a_search_resumed_at_checkpoints_is_the_search_that_replays(program, scenario,
+                                                                     reduction):
+    note(program.to_c())
+    note(repr(scenario))
+    check_checkpoints(program, scenario, reduction)
+
+
+@pytest.mark.parametrize("reduction", [True, False], ids=["reduced", "plain"])
+def test_checkpoints_on_a_spinning_retry(reduction):
+    """A bounded retry that spins (bursts, waits, the write log) on two deletes and a
+    packet: the search resumes most of its executions, and they are the ones it replays."""
+    sc = _micro10()
+    assert check_checkpoints(_issue10_program(3), sc, reduction) > 100
+
+
 def test_stateful_on_the_known_reduction_loss():
     """The program on which the reduced dfs once lost a final state (a plain decrement
     against an interlocked increment of the same count): the stateful search does not."""
