@@ -386,6 +386,7 @@ void fr_dfs_stepped(int d, int c, int op, const volatile void *obj, int op_index
     fr_actor_view v;
     fr_sched_view(c, &v);
     footprint(&n->f, c, op, obj, fr_sched_step_size(d), op_index, wrote, 0, &v, owned, forced);
+    n->point = d > 0 && (n->f.cat & C_FORCED) ? X.nodes[d - 1].point : d;
     n->f.blocks |= fr_sched_step_blocks(d); /* what the shim and the core touched too */
     if (n->f.key == KEY_LISTS)
         n->f.list = fr_sched_step_list(d);
@@ -431,20 +432,43 @@ void fr_dfs_stepped(int d, int c, int op, const volatile void *obj, int op_index
      * is no race: the lock that opened the critical section races with ours. */
     int rc[MAXA];
     memcpy(rc, vc, sizeof rc);
-    for (int i = d - 1; i >= 0; i--) {
+    /* the walk back stops once every other actor's steps still ahead of it happen
+     * before (both clocks cover them: the loop would skip each): open, by actor; left:
+     * its latest step not walked past yet */
+    int left[MAXA];
+    uint32_t open = 0;
+    for (int b = 0; b < X.na; b++) {
+        left[b] = X.last[b];
+        if (b != c && left[b] >= 0 && (vc[b] < left[b] || rc[b] < left[b]))
+            open |= 1u << b;
+    }
+    for (int i = d - 1; i >= 0 && open; i--) {
         const fp *g = &X.nodes[i].f;
-        if (g->actor == c || (vc[g->actor] >= i && rc[g->actor] >= i) || !dependent(g, &n->f))
+        int b = g->actor;
+        if (b == c)
             continue;
-        if (vc[g->actor] < i)
+        left[b] = X.nodes[i].prev;
+        if ((vc[b] >= i && rc[b] >= i) || !dependent(g, &n->f)) {
+            if (left[b] < 0 || (vc[b] >= left[b] && rc[b] >= left[b]))
+                open &= ~(1u << b);
+            continue;
+        }
+        if (vc[b] < i)
             join(vc, &X.vc[(size_t)i * MAXA]);
         int r = race_point(i);
-        if (rc[g->actor] < r && coenabled(&X.nodes[r].f, &n->f)) {
+        if (rc[b] < r && coenabled(&X.nodes[r].f, &n->f)) {
             if (analyse && r >= X.floor && nr < 64)
                 races[nr++] = r;
             join(rc, &X.vc[(size_t)r * MAXA]);
         }
+        for (uint32_t o = open; o; o &= o - 1) {
+            int a = __builtin_ctz(o);
+            if (left[a] < 0 || (vc[a] >= left[a] && rc[a] >= left[a]))
+                open &= ~(1u << a);
+        }
     }
     vc[c] = d;
+    n->prev = X.last[c];
     X.last[c] = d;
     for (int r = 0; r < nr; r++)
         reverse_race(races[r], d, c, vc);
@@ -538,6 +562,7 @@ int fr_dfs_start(const FR_SCENARIO_SPEC *scenario, const FR_RUN_SPEC *run, const
     X.floor = dfs->n_prefix > 0 ? dfs->n_prefix : 0;
     X.len = 0;
     X.target = 0;
+    X.paths_ok = 0;
     memset(&X.st, 0, sizeof X.st);
     X.st.interleavings_exact = 1;
     for (int k = 0; k < 16; k++) {
@@ -677,9 +702,11 @@ int fr_dfs_run(int64_t max_executions, double max_seconds, FR_DFS_STATUS *out)
             fr_ckpt_arm(!X.spec.no_checkpoints, X.target);
             int at = 0;
             if (!X.spec.no_checkpoints && X.target > 0) {
+                /* (the steps below the last target did not change since) */
                 X.paths[0] = FR_PATH_START;
-                for (int d = 0; d < X.target; d++)
+                for (int d = X.paths_ok < X.target ? X.paths_ok : X.target; d < X.target; d++)
                     X.paths[d + 1] = fr_path_step(X.paths[d], X.nodes[d].chosen);
+                X.paths_ok = X.target;
                 at = fr_ckpt_deepest(X.target, X.paths);
             }
             fr_ckpt_check(X.spec.checkpoint_check ? at : 0);
@@ -753,6 +780,7 @@ int fr_dfs_run(int64_t max_executions, double max_seconds, FR_DFS_STATUS *out)
             X.restarts++;
             X.len = 0;
             X.target = 0;
+            X.paths_ok = 0;
             X.spec.prefix_sleep = 0;
             X.st.maximal = 0;
             fr_stateful_reset();

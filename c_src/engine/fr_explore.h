@@ -72,6 +72,8 @@ typedef struct node {
     int64_t sid; /* stateful: the number of the state before the step, -1 if none */
     int fresh;   /* stateful with reduction: its summary is not written yet */
     int ample;   /* the chosen step alone was taken as a persistent set (AMPLE_*) */
+    int point;   /* race_point of this step, kept when the step is taken */
+    int prev;    /* the step before it of the same actor, or -1 */
 } node;
 
 typedef struct fr_explorer {
@@ -82,6 +84,7 @@ typedef struct fr_explorer {
     node *nodes;
     int *vc;       /* per step: for each actor, the latest of its steps that happens before */
     uint64_t *paths; /* stateful: per step, the hash of the actors before it (checkpoint.c) */
+    int paths_ok;  /* paths[0 .. paths_ok] hash the current path's steps */
     fr_touch *nt;  /* stateful with reduction, per step: what the chosen step touches */
     fr_touch *sums; /* per step, MAXA actors: what each actor's steps below it touch */
     int sums_cap;
@@ -158,12 +161,11 @@ static inline void join(int *dst, const int *src)
 }
 
 /* A burst runs alone: nothing can be placed between its steps, so a race with one of
- * its forced steps is reversed before the burst's first step (the index returned). */
+ * its forced steps is reversed before the burst's first step (the index returned; kept
+ * per step, as the walk back over a long burst for each of its steps was quadratic). */
 static inline int race_point(int i)
 {
-    while (i > 0 && (X.nodes[i].f.cat & C_FORCED))
-        i--;
-    return i;
+    return X.nodes[i].point;
 }
 
 #endif
