@@ -308,6 +308,7 @@ int fr_ckpt_restore(int depth, uint32_t *mask, int *current, int *gnode)
             memset(top - clear, 0, clear);
         }
     }
+    fr_sched_stacks_changed();
     r = get(r, g_cpu_owner, sizeof g_cpu_owner);
     r = get(r, g_event_done, (size_t)p->nevents + 1);
     r = get(r, g_event_step, sizeof(int) * (size_t)(p->nevents + 1));

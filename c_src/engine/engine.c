@@ -437,6 +437,7 @@ static int execute(const FR_SCENARIO_SPEC *sc, const FR_RUN_SPEC *run, uint64_t 
         g_cpu_owner[c] = -1;
     pool_reset();
     g_nactors = sc->n_actors + 1;
+    fr_sched_stacks_changed();
     if (fr_race_reset(g_nactors, sc->n_events)) {
         set_error(FR_ERR_RESOURCES, "out of memory (the data-race detector)");
         return g_error;
@@ -548,6 +549,7 @@ loop:
         if (!lock_step_fails(a)) /* (else the step ends it: it never runs again) */
             fr_ctx_swap(&g_main_ctx, &a->ctx);
         g_cur = NULL;
+        fr_sched_stack_changed(c);
         st->blocks = a->blocks;
         note_access(a, st->op, st->obj, st->size);
         /* a yield that was its operation's last step (a bounded retry that gave up) ends

@@ -62,6 +62,8 @@ uint64_t fr_end_hash(void); /* a final state's, without its history */
 void fr_state_fingerprint(uint64_t h[2], const unsigned char *spins);
 void fr_sched_clear_stacks(int n_actors); /* before each of its executions */
 size_t fr_sched_stack_depth(void); /* the bytes at the top of each stack that it clears */
+void fr_sched_stack_changed(int actor); /* its stack changed (it ran): hash it anew */
+void fr_sched_stacks_changed(void);     /* every stack may have changed */
 size_t fr_sched_scrub_size(size_t asked);   /* of what fr_stack_scrub clears, what frames used */
 void fr_describe_obj(const volatile void *p, int *kind, int *index, int *offset);
 
