@@ -93,12 +93,18 @@ static struct {
 
 static uint64_t touch_hash(const fr_touch *t, int width)
 {
-    uint64_t h = 0x9E3779B97F4A7C15ULL;
+    /* four independent chains (a summary is a few thousand bytes, hashed per finished
+     * state), folded at the end */
+    uint64_t h[4] = {0x9E3779B97F4A7C15ULL, 0xC2B2AE3D27D4EB4FULL, 0x165667B19E3779F9ULL,
+                     0x27D4EB2F165667C5ULL};
     const uint64_t *w = (const uint64_t *)t;
-    size_t words = sizeof(fr_touch) * (size_t)width / 8;
-    for (size_t i = 0; i < words; i++)
-        h = (h ^ w[i]) * 0xFF51AFD7ED558CCDULL, h ^= h >> 31;
-    return h;
+    size_t words = sizeof(fr_touch) * (size_t)width / 8, i = 0;
+    for (; i + 4 <= words; i += 4)
+        for (int k = 0; k < 4; k++)
+            h[k] = (h[k] ^ w[i + k]) * 0xFF51AFD7ED558CCDULL, h[k] ^= h[k] >> 31;
+    for (; i < words; i++)
+        h[0] = (h[0] ^ w[i]) * 0xFF51AFD7ED558CCDULL, h[0] ^= h[0] >> 31;
+    return fr_fmix64(h[0] ^ fr_fmix64(h[1] ^ fr_fmix64(h[2] ^ fr_fmix64(h[3]))));
 }
 
 uint32_t fr_stateful_summary_intern(const fr_touch *t, int width)
