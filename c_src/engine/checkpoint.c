@@ -79,12 +79,18 @@ static struct {
 #define FR_CKPT_DEPTH 4096
 #define FR_CKPT_BYTES ((size_t)256 << 20)
 
-/* A new search, or a restart of one: no checkpoint taken so far is of its path. */
-void fr_ckpt_reset(void)
+/* No checkpoint taken so far is valid any more. */
+static void fr_ckpt_reset_keep(void)
 {
     K.gen++;
     if (!K.gen)
         K.gen = 1;
+}
+
+/* A new search, or a restart of one: no checkpoint taken so far is of its path. */
+void fr_ckpt_reset(void)
+{
+    fr_ckpt_reset_keep();
     K.off = 0;
     K.resumed = 0;
 }
@@ -122,7 +128,18 @@ void fr_ckpt_arm(int on, int from)
     K.from = from;
 }
 
-int fr_ckpt_armed(void) { return K.armed; }
+/* The engine, as an execution begins: whether it takes checkpoints (the explorer armed
+ * it; once). Any other execution (a replay, a run of another search or strategy) leaves
+ * its own trace, records and stacks where the checkpoints' prefixes were: none of them
+ * is valid after it. */
+int fr_ckpt_begin(int dfs)
+{
+    int on = K.armed && dfs;
+    K.armed = 0;
+    if (!on)
+        fr_ckpt_reset_keep();
+    return on;
+}
 
 void fr_ckpt_check(int depth) { K.check = depth; }
 
@@ -175,7 +192,7 @@ static size_t blob_size(int nevents)
 void fr_ckpt_save(uint32_t mask, int current, int gnode, uint64_t path)
 {
     int depth = g_steps;
-    if (!K.armed || depth < K.from || !reserve(depth))
+    if (depth < K.from || !reserve(depth))
         return;
     ck_point *p = &K.pt[depth];
     p->gen = 0;
@@ -233,7 +250,7 @@ void fr_ckpt_save(uint32_t mask, int current, int gnode, uint64_t path)
 /* The loop, after step `step` by actor `a`: keep its stack. */
 void fr_ckpt_stack(int step, const fr_actor *a)
 {
-    if (!K.armed || step < K.from || !reserve(step))
+    if (step < K.from || !reserve(step))
         return;
     ck_stack *s = &K.st[step];
     s->gen = 0;

@@ -402,7 +402,7 @@ static int execute(const FR_SCENARIO_SPEC *sc, const FR_RUN_SPEC *run, uint64_t 
     int current = -1, cut = 0, gnode = -1, resumed = 0;
     uint32_t mask = 0;
     uint64_t path = FR_PATH_START; /* the actors so far, hashed (checkpoint.c) */
-    int ck = fr_ckpt_armed() && run->strategy == FR_STRAT_DFS;
+    int ck = fr_ckpt_begin(run->strategy == FR_STRAT_DFS);
     if (resume > 0) {
         if (!ck || !fr_ckpt_restore(resume, &mask, &current, &gnode)) {
             set_error(FR_ERR_RESOURCES, "no checkpoint to resume the execution at step %d",

@@ -294,7 +294,7 @@ fr_block *block_of(const volatile void *p);
 void describe_obj(const volatile void *p, char *buf, size_t n);
 
 /* ---- checkpoints of the stateful search (checkpoint.c) -------------------------------- */
-int fr_ckpt_armed(void);
+int fr_ckpt_begin(int dfs); /* as an execution begins: 1 if it takes checkpoints */
 void fr_ckpt_save(uint32_t mask, int current, int gnode, uint64_t path); /* at a point */
 void fr_ckpt_stack(int step, const fr_actor *a);               /* after a step */
 void fr_ckpt_executed(void);                                    /* at an execution's end */

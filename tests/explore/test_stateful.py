@@ -267,6 +267,36 @@ def test_a_search_gives_the_same_figures_whatever_ran_before_it():
         assert figures("lingering-rst") == first
 
 
+def test_other_executions_between_slices_of_a_search_change_nothing():
+    """The stateful search resumes executions at checkpoints of its path, whose appended
+    parts (trace, records, violations) and stacks it leaves where the executions wrote
+    them. A run of something else between two slices of the search (a replay of a
+    counterexample, say) overwrites those: the search must then replay, and give the
+    figures it gives alone. (One search at a time: a Dfs is the process's explorer.)"""
+    from kernel_model import run
+    from kernel_model.scenarios import get_scenario
+
+    sc = get_scenario("split-deletes")
+    target = Target.make("retry", sc)
+
+    def search(between):
+        dfs = Dfs(target, count_interleavings=False, stateful=True)
+        while True:
+            st = dfs.run(max_executions=200)
+            if st.complete:
+                return st.states, st.executions, st.steps, st.by_kind, st.resumed > 0
+            between()
+
+    alone = search(lambda: None)
+    other = get_scenario("late-packets")
+
+    def others():
+        run(target.variant, other, seed=7)
+
+    assert search(others) == alone
+    assert alone[-1]  # (it did resume)
+
+
 def test_cli_no_reduction_cross_checks_the_reduced_search(tmp_path):
     """--no-reduction: the plain graph search over every reachable state, to cross-check
     the reduced one from the command line: the same findings, more states, and the
