@@ -699,7 +699,8 @@ int fr_dfs_run(int64_t max_executions, double max_seconds, FR_DFS_STATUS *out)
             fr_stateful_execution();
             /* resume at the checkpoint of the step it backtracked to (checkpoint.c),
              * rather than replay the path to it */
-            fr_ckpt_arm(!X.spec.no_checkpoints, X.target);
+            /* (none while the race detector is awake: its state is not kept) */
+            fr_ckpt_arm(!X.spec.no_checkpoints && fr_race_off, X.target);
             int at = 0;
             if (!X.spec.no_checkpoints && X.target > 0) {
                 /* (the steps below the last target did not change since) */
