@@ -163,30 +163,33 @@ static int touch_or(fr_touch *dst, const fr_touch *src)
     return added != 0;
 }
 
-static int masks_dep(const fr_touch *e, const uint64_t *r, const uint64_t *w)
+/* (x: words of e left out) */
+static int masks_dep(const fr_touch *e, const uint64_t *r, const uint64_t *w, const uint64_t *x)
 {
     for (int k = 0; k < 4; k++)
-        if (((e->w[k] | e->lw[0][k]) & (r[k] | w[k])) | ((e->r[k] | e->lr[0][k]) & w[k]))
+        if ((((e->w[k] | e->lw[0][k]) & (r[k] | w[k])) | ((e->r[k] | e->lr[0][k]) & w[k])) &
+            ~x[k])
             return 1;
     return 0;
 }
 
-/* May the step g (touching e) depend on, and be co-enabled with, one of the steps
- * summarised in t? A summarised step that holds a spin lock g holds is ordered with it. */
-static int touch_dep(const fp *g, const fr_touch *e, const fr_touch *t)
+/* May the step g (touching e, but for the words in x) depend on, and be co-enabled
+ * with, one of the steps summarised in t? A summarised step that holds a spin lock g
+ * holds is ordered with it. */
+static int touch_dep(const fp *g, const fr_touch *e, const fr_touch *t, const uint64_t *x)
 {
     if (e->cpus & t->cpus)
         return 1;
     if (((e->flags & T_WORLD) && (t->flags & T_WROTE)) ||
         ((t->flags & T_WORLD) && (e->flags & T_WROTE)))
         return 1;
-    if (masks_dep(e, t->r, t->w))
+    if (masks_dep(e, t->r, t->w, x))
         return 1;
     for (uint32_t k = 0; k < t->nlocks; k++) {
         int held = 0;
         for (int h = 0; h < g->nheld && !held; h++)
             held = g->held[h] == t->lock[k] || (t->lock2[k] && g->held[h] == t->lock2[k]);
-        if (!held && masks_dep(e, t->lr[k], t->lw[k]))
+        if (!held && masks_dep(e, t->lr[k], t->lw[k], x))
             return 1;
     }
     return 0;
@@ -217,6 +220,7 @@ static void sr_cut_races(const fr_touch *t, int n)
         ps[i].actor = X.nodes[i].f.actor;
         ps[i].point = race_point(i);
     }
+    static const uint64_t none[4];
     for (int p = 0; p < X.na - 1; p++) { /* the settle poll begins after everyone's end */
         if (!t[p].cpus)
             continue; /* no steps below */
@@ -242,20 +246,11 @@ static void sr_cut_races(const fr_touch *t, int n)
                 /* a release is ordered with every acquisition of its lock, and nothing
                  * else touches the lock's word (sr_release_ok: it would have made the
                  * search start over): the word's bits are not a race here */
-                fr_touch e = X.nt[i];
                 uint64_t word[4] = {0};
                 range_bits(word, g->f.key, g->f.size, 0);
-                for (int k = 0; k < 4; k++) {
-                    e.w[k] &= ~word[k];
-                    e.r[k] &= ~word[k];
-                    for (int s = 0; s < FR_TOUCH_LOCKS; s++) {
-                        e.lw[s][k] &= ~word[k];
-                        e.lr[s][k] &= ~word[k];
-                    }
-                }
-                if (!touch_dep(&g->f, &e, &t[p]))
+                if (!touch_dep(&g->f, &X.nt[i], &t[p], word))
                     continue;
-            } else if (!touch_dep(&g->f, &X.nt[i], &t[p]))
+            } else if (!touch_dep(&g->f, &X.nt[i], &t[p], none))
                 continue; /* independent */
             if (m->ample) { /* no persistent set after all: search again without */
                 sr_ample_broken(m->ample);
