@@ -163,6 +163,38 @@ int fr_ckpt_deepest(int target, const uint64_t *path)
     return 0;
 }
 
+/* A buffer of at least `need` bytes, within the budget: 0 if it cannot be had. */
+static int fit(unsigned char **buf, size_t *cap, size_t need)
+{
+    if (need <= *cap)
+        return 1;
+    if (K.bytes + need - *cap > FR_CKPT_BYTES)
+        return 0;
+    unsigned char *b = realloc(*buf, need);
+    if (!b)
+        return 0;
+    K.bytes += need - *cap;
+    *buf = b;
+    *cap = need;
+    return 1;
+}
+
+/* found[a]: the last step before `depth` that actor a took (its stack's checkpoint), or
+ * -1 (the trace below `depth` is the path's, which every execution resumed there shares). */
+static void last_steps(int depth, int *found)
+{
+    for (int i = 0; i < g_nactors; i++)
+        found[i] = -1;
+    int left = g_nactors;
+    for (int k = depth - 1; k >= 0 && left; k--) {
+        int a = g_trace[k].actor;
+        if (a >= 0 && a < g_nactors && found[a] < 0) {
+            found[a] = k;
+            left--;
+        }
+    }
+}
+
 static unsigned char *put(unsigned char *w, const volatile void *src, size_t n)
 {
     memcpy(w, (const void *)src, n);
@@ -200,16 +232,8 @@ void fr_ckpt_save(uint32_t mask, int current, int gnode, uint64_t path)
         return;
     int nevents = g_sc->n_events;
     size_t need = blob_size(nevents);
-    if (need > p->cap) {
-        if (K.bytes + need - p->cap > FR_CKPT_BYTES)
-            return;
-        unsigned char *b = realloc(p->blob, need);
-        if (!b)
-            return;
-        K.bytes += need - p->cap;
-        p->blob = b;
-        p->cap = need;
-    }
+    if (!fit(&p->blob, &p->cap, need))
+        return;
     unsigned char *w = p->blob;
     w = put(w, g_actors, sizeof(fr_actor) * (size_t)g_nactors);
     w = put(w, g_cpu_owner, sizeof g_cpu_owner);
@@ -261,16 +285,8 @@ void fr_ckpt_stack(int step, const fr_actor *a)
     if (a->status != A_DONE && live < FR_STACK_SIZE && live > len)
         len = live;
 #endif
-    if (len > s->cap) {
-        if (K.bytes + len - s->cap > FR_CKPT_BYTES)
-            return;
-        unsigned char *b = realloc(s->bytes, len);
-        if (!b)
-            return;
-        K.bytes += len - s->cap;
-        s->bytes = b;
-        s->cap = len;
-    }
+    if (!fit(&s->bytes, &s->cap, len))
+        return;
     memcpy(s->bytes, top - len, len);
     s->len = len;
     s->gen = K.gen;
@@ -297,16 +313,7 @@ int fr_ckpt_restore(int depth, uint32_t *mask, int *current, int *gnode)
     const unsigned char *r = p->blob;
     /* the actors' stacks (each as its last step before `depth` left it) */
     int found[FR_MAX_ACTORS + 1];
-    for (int i = 0; i < g_nactors; i++)
-        found[i] = -1;
-    int left = g_nactors;
-    for (int k = depth - 1; k >= 0 && left; k--) {
-        int a = g_trace[k].actor;
-        if (a >= 0 && a < g_nactors && found[a] < 0) {
-            found[a] = k;
-            left--;
-        }
-    }
+    last_steps(depth, found);
     unsigned char *stacks[FR_MAX_ACTORS + 1];
     for (int i = 0; i < g_nactors; i++)
         stacks[i] = g_actors[i].stack;
@@ -428,11 +435,7 @@ int fr_ckpt_compare(int depth, uint32_t mask, int current, int gnode, char *why,
     if (rc)
         return rc;
     int found[FR_MAX_ACTORS + 1];
-    for (int i = 0; i < g_nactors; i++)
-        found[i] = -1;
-    for (int k = depth - 1; k >= 0; k--)
-        if (found[g_trace[k].actor] < 0)
-            found[g_trace[k].actor] = k;
+    last_steps(depth, found);
     /* the live part of each stack (below it, what frames left is no state: a checkpoint
      * taken before the fingerprints' stacks went as deep keeps less of it) */
     for (int i = 0; i < g_nactors; i++) {
