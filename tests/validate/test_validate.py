@@ -78,16 +78,22 @@ def test_an_unfinished_proof_is_inconclusive_not_pass(validations, name):
     assert "Not proven" in Path(v.report["markdown"]).read_text()
 
 
+#: a correct design whose proof cannot finish within a 1 s budget: last-ref's
+#: split-deletes takes 0.15 s of dfs-stateful idle, about five times its share there.
+#: (retry-bounded-sweep's proofs did not fit either, until checkpoints made its
+#: split-deletes take 0.03 s.)
+SLOW_PROOF = "last-ref"
+
+
 @pytest.mark.slow
 def test_the_same_proposal_passes_with_enough_budget(tmp_path):
-    """The must-show: a proposal (retry-bounded-sweep) whose dfs cannot finish within a
-    small budget gets INCONCLUSIVE with the scenario named; with enough budget, PASS."""
-    path = builtin_paths()["retry-bounded-sweep"]
+    """The must-show: a proposal whose dfs cannot finish within a small budget gets
+    INCONCLUSIVE with the scenario named; with enough budget, PASS."""
+    path = builtin_paths()[SLOW_PROOF]
     small = validate(path, tmp_path / "small", time_budget=1.0, connections=500,
                      interleavings=20, sweep=10)
     assert small.verdict == "INCONCLUSIVE", [r.to_json() for r in small.reasons]
-    assert {m.scenario for m in small.missing} & {"late-packets", "split-deletes",
-                                                  "lingering-rst"}
+    assert "split-deletes" in {m.scenario for m in small.missing}
     enough = validate(path, tmp_path / "enough", time_budget=90.0, connections=500,
                       interleavings=20, sweep=10)
     assert enough.verdict == "PASS", ([r.to_json() for r in enough.reasons],
@@ -100,7 +106,7 @@ def test_the_cli_says_inconclusive_with_exit_3_and_whole_commands(tmp_path):
     the command that finishes it on a line of its own, never wrapped."""
     import os
 
-    path = builtin_paths()["retry-bounded-sweep"]
+    path = builtin_paths()[SLOW_PROOF]
     proc = subprocess.run([sys.executable, "-m", "compare.cli", "validate", str(path),
                            "--out", str(tmp_path / "out"), "--time-budget", "1",
                            "--connections", "200"], capture_output=True, text=True,
