@@ -17,8 +17,9 @@ from compare.validate import builtin_paths, validate
 QUICK = {"time_budget": 30.0, "connections": 2000, "interleavings": 60, "sweep": 40}
 PASSING = ["assoc-count", "flow-lock"]
 #: correct designs whose exhaustive search cannot finish within a 2 s budget on these
-#: scenarios (last-ref's split-deletes: 0.23-0.28 s of dfs-stateful idle, its share is
-#: about 0.06 s; at 8 s its share, 0.23 s, was enough once the search got faster):
+#: scenarios (last-ref's split-deletes: 0.15 s of dfs-stateful idle with checkpoints,
+#: 0.23-0.28 s before, and its share is about 0.06 s; at 8 s its share, 0.23 s, was
+#: enough once the search got faster):
 #: nothing is found, but the proof is missing, so INCONCLUSIVE (never PASS).
 #: (last-ref's late-packets: the stateless dfs could not, dfs-stateful does in 1.5 s;
 #: dec-and-lock's split-deletes: dfs-stateful finishes it within the budget on an idle
