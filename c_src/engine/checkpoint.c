@@ -45,7 +45,6 @@ typedef struct ck_point {
     uint32_t mask, burst_mask;
     int current;
     int gnode;          /* its node in the state graph (FR_RUN_SPEC.record_states), or -1 */
-    int race_off;
     uint64_t writes;
     int burst, burst_alone, burst_yields;
     int nviol, nrec, nedges, main_irql;
@@ -69,7 +68,6 @@ static struct {
     int armed, from;    /* this execution takes checkpoints from step `from` on */
     int check;          /* > 0: this execution replays to a checkpoint there, compared */
     int off;            /* none for the rest of this generation (the write log wrapped) */
-    int64_t resumed;    /* executions resumed (statistics) */
     size_t bytes;       /* held by the buffers */
 } K;
 
@@ -92,10 +90,7 @@ void fr_ckpt_reset(void)
 {
     fr_ckpt_reset_keep();
     K.off = 0;
-    K.resumed = 0;
 }
-
-int64_t fr_ckpt_resumed(void) { return K.resumed; }
 
 static int reserve(int depth)
 {
@@ -149,7 +144,7 @@ int fr_ckpt_checking(void) { return K.check; }
  * the hash of the actors of the steps before step d), or 0 if there is none. */
 int fr_ckpt_deepest(int target, const uint64_t *path)
 {
-    if (K.off || !fr_race_off)
+    if (K.off)
         return 0;
     int top = target < K.cap ? target : K.cap - 1;
     int k = 0;
@@ -157,7 +152,7 @@ int fr_ckpt_deepest(int target, const uint64_t *path)
         k++;
     for (int d = k; d > 0; d--) {
         const ck_point *p = &K.pt[d];
-        if (p->gen == K.gen && p->path == path[d] && p->race_off)
+        if (p->gen == K.gen && p->path == path[d])
             return d;
     }
     return 0;
@@ -252,7 +247,6 @@ void fr_ckpt_save(uint32_t mask, int current, int gnode, uint64_t path)
     p->burst_mask = g_burst_mask;
     p->current = current;
     p->gnode = gnode;
-    p->race_off = fr_race_off;
     p->writes = g_writes;
     p->burst = g_burst;
     p->burst_alone = g_burst_alone;
@@ -301,9 +295,10 @@ void fr_ckpt_executed(void)
 }
 
 /* Restore the state of step `depth` (fr_ckpt_deepest named it): the loop goes on with
- * the pick there, *mask enabled, *current the actor that ran last. 0 if the model's
- * layout differs from the checkpoint's (it never should: then replay). */
-int fr_ckpt_restore(int depth, uint32_t *mask, int *current, int *gnode)
+ * the pick there, *mask enabled, *current the actor that ran last, *gnode its state
+ * graph node, *path the hash of the steps before it. 0 if the model's layout differs
+ * from the checkpoint's (it never should: the execution then fails with an error). */
+int fr_ckpt_restore(int depth, uint32_t *mask, int *current, int *gnode, uint64_t *path)
 {
     const ck_point *p = &K.pt[depth];
     if (p->nactors != g_nactors || p->nevents != g_sc->n_events || p->nglobals != g_nglobals ||
@@ -364,7 +359,7 @@ int fr_ckpt_restore(int depth, uint32_t *mask, int *current, int *gnode)
     *mask = p->mask;
     *current = p->current;
     *gnode = p->gnode;
-    K.resumed++;
+    *path = p->path;
     return 1;
 }
 

@@ -404,14 +404,12 @@ static int execute(const FR_SCENARIO_SPEC *sc, const FR_RUN_SPEC *run, uint64_t 
     uint64_t path = FR_PATH_START; /* the actors so far, hashed (checkpoint.c) */
     int ck = fr_ckpt_begin(run->strategy == FR_STRAT_DFS);
     if (resume > 0) {
-        if (!ck || !fr_ckpt_restore(resume, &mask, &current, &gnode)) {
+        if (!ck || !fr_ckpt_restore(resume, &mask, &current, &gnode, &path)) {
             set_error(FR_ERR_RESOURCES, "no checkpoint to resume the execution at step %d",
                       resume);
             fr_mode = FR_MODE_IDLE;
             return g_error;
         }
-        for (int k = 0; k < resume; k++)
-            path = fr_path_step(path, g_trace[k].actor);
         resumed = 1;
         goto loop;
     }

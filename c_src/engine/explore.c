@@ -698,11 +698,12 @@ int fr_dfs_run(int64_t max_executions, double max_seconds, FR_DFS_STATUS *out)
         if (X.spec.stateful) {
             fr_stateful_execution();
             /* resume at the checkpoint of the step it backtracked to (checkpoint.c),
-             * rather than replay the path to it */
-            /* (none while the race detector is awake: its state is not kept) */
-            fr_ckpt_arm(!X.spec.no_checkpoints && fr_race_off, X.target);
+             * rather than replay the path to it; none while the race detector is awake
+             * (its state is not kept) */
+            int ck = !X.spec.no_checkpoints && fr_race_off;
+            fr_ckpt_arm(ck, X.target);
             int at = 0;
-            if (!X.spec.no_checkpoints && X.target > 0) {
+            if (ck && X.target > 0) {
                 /* (the steps below the last target did not change since) */
                 X.paths[0] = FR_PATH_START;
                 for (int d = X.paths_ok < X.target ? X.paths_ok : X.target; d < X.target; d++)

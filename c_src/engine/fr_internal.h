@@ -298,7 +298,7 @@ int fr_ckpt_begin(int dfs); /* as an execution begins: 1 if it takes checkpoints
 void fr_ckpt_save(uint32_t mask, int current, int gnode, uint64_t path); /* at a point */
 void fr_ckpt_stack(int step, const fr_actor *a);               /* after a step */
 void fr_ckpt_executed(void);                                    /* at an execution's end */
-int fr_ckpt_restore(int depth, uint32_t *mask, int *current, int *gnode);
+int fr_ckpt_restore(int depth, uint32_t *mask, int *current, int *gnode, uint64_t *path);
 int fr_ckpt_checking(void); /* the step to compare a replay with its checkpoint at, or 0 */
 int fr_ckpt_compare(int depth, uint32_t mask, int current, int gnode, char *why, size_t n);
 

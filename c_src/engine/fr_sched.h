@@ -125,9 +125,8 @@ static inline uint64_t fr_path_step(uint64_t h, int actor) /* the path's hash, a
 void fr_ckpt_reset(void);                 /* a new search or a restart: none is valid */
 void fr_ckpt_arm(int on, int from);       /* before an execution: take them from step from */
 int fr_ckpt_deepest(int target, const uint64_t *path); /* path[d]: hash before step d */
-int64_t fr_ckpt_resumed(void);            /* executions resumed since the reset */
 void fr_ckpt_check(int depth); /* > 0: replay this execution, compare at depth (a test) */
-/* an execution of the search resumed at a checkpoint (fr_ckpt_ready said yes) */
+/* an execution of the search resumed at a checkpoint (one fr_ckpt_deepest named) */
 int fr_engine_resume(const FR_SCENARIO_SPEC *sc, const FR_RUN_SPEC *run, int depth);
 
 /* stategraph.c: the state graph, fed by the loop when FR_RUN_SPEC.record_states is set */
