@@ -432,9 +432,10 @@ void fr_dfs_stepped(int d, int c, int op, const volatile void *obj, int op_index
      * is no race: the lock that opened the critical section races with ours. */
     int rc[MAXA];
     memcpy(rc, vc, sizeof rc);
-    /* the walk back stops once every other actor's steps still ahead of it happen
-     * before (both clocks cover them: the loop would skip each): open, by actor; left:
-     * its latest step not walked past yet */
+    /* the walk back visits, latest first, only the steps of the other actors whose
+     * steps still ahead of it do not all happen before (both clocks cover them: it would
+     * skip each), following each one's chain of steps: open, by actor; left: its latest
+     * step not walked past yet. It stops once none is open. */
     int left[MAXA];
     uint32_t open = 0;
     for (int b = 0; b < X.na; b++) {
@@ -442,11 +443,15 @@ void fr_dfs_stepped(int d, int c, int op, const volatile void *obj, int op_index
         if (b != c && left[b] >= 0 && (vc[b] < left[b] || rc[b] < left[b]))
             open |= 1u << b;
     }
-    for (int i = d - 1; i >= 0 && open; i--) {
+    while (open) {
+        int b = __builtin_ctz(open);
+        for (uint32_t o = open & (open - 1); o; o &= o - 1) {
+            int a = __builtin_ctz(o);
+            if (left[a] > left[b])
+                b = a;
+        }
+        int i = left[b];
         const fp *g = &X.nodes[i].f;
-        int b = g->actor;
-        if (b == c)
-            continue;
         left[b] = X.nodes[i].prev;
         if ((vc[b] >= i && rc[b] >= i) || !dependent(g, &n->f)) {
             if (left[b] < 0 || (vc[b] >= left[b] && rc[b] >= left[b]))

@@ -200,48 +200,40 @@ static int touch_dep(const fp *g, const fr_touch *e, const fr_touch *t, const ui
  * actor run first there (or, if it could not run, everyone). */
 static void sr_cut_races(const fr_touch *t, int n)
 {
-    /* per step of the path, its actor and race point: the loop below reads them once
-     * for every actor, the nodes themselves only where something may be added */
-    static struct {
-        short actor;
-        int point;
-    } *ps;
-    static int ps_cap;
-    if (n > ps_cap) {
-        void *q = realloc(ps, sizeof *ps * (size_t)n * 2);
-        if (!q) { /* no memory: every step of the path may race (search again without) */
-            X.cycle = 1;
-            return;
-        }
-        ps = q;
-        ps_cap = n * 2;
-    }
-    for (int i = X.floor; i < n; i++) {
-        ps[i].actor = X.nodes[i].f.actor;
-        ps[i].point = race_point(i);
-    }
     static const uint64_t none[4];
-    for (int p = 0; p < X.na - 1; p++) { /* the settle poll begins after everyone's end */
-        if (!t[p].cpus)
-            continue; /* no steps below */
-        const int *clock = X.last[p] >= 0 ? &X.vc[(size_t)X.last[p] * MAXA] : NULL;
-        for (int i = n - 1; i >= X.floor; i--) {
-            int ai = ps[i].actor;
-            if (ai == p || (clock && clock[ai] >= i))
-                continue;
-            int r = ps[i].point;
-            if (r < X.floor)
-                continue;
-            const node *g = &X.nodes[i];
-            node *m = &X.nodes[r];
+    /* the actors with steps below (the settle poll begins after everyone's end), and the
+     * clock of each one's last step on the path */
+    uint32_t below = 0;
+    const int *clock[MAXA];
+    for (int p = 0; p < X.na - 1; p++) {
+        if (t[p].cpus)
+            below |= 1u << p;
+        clock[p] = X.last[p] >= 0 ? &X.vc[(size_t)X.last[p] * MAXA] : NULL;
+    }
+    for (int i = n - 1; i >= X.floor && below; i--) {
+        const node *g = &X.nodes[i];
+        int ai = g->f.actor, r = g->point;
+        if (r < X.floor)
+            continue;
+        node *m = &X.nodes[r];
+        if (m->ample == AMPLE_LIST)
+            continue; /* what could race with it is watched for exactly: an operation
+                         on its list without the lock (the lockset), a free of a block
+                         linked into a list (sr_list_ok); a summary's free of a block it
+                         touched may well come after that block left its list */
+        uint32_t todo = below & ~(1u << ai);
+        if (!m->ample) { /* nothing to add there for most (the usual case) */
+            todo &= ~(m->enabled & m->backtrack);
+            if (!(m->enabled & ~m->backtrack))
+                todo &= m->enabled;
+        }
+        for (; todo; todo &= todo - 1) {
+            int p = __builtin_ctz(todo);
+            if (clock[p] && clock[p][ai] >= i)
+                continue; /* it happens before p's steps below */
             uint32_t add = (m->enabled >> p & 1) ? 1u << p : m->enabled;
             if (!(add & ~m->backtrack) && !m->ample)
-                continue; /* nothing to add there (the usual case) */
-            if (m->ample == AMPLE_LIST)
-                continue; /* what could race with it is watched for exactly: an operation
-                             on its list without the lock (the lockset), a free of a block
-                             linked into a list (sr_list_ok); a summary's free of a block it
-                             touched may well come after that block left its list */
+                continue;
             if (m->ample == AMPLE_RELEASE) {
                 /* a release is ordered with every acquisition of its lock, and nothing
                  * else touches the lock's word (sr_release_ok: it would have made the
